@@ -1,0 +1,24 @@
+"""ib_physics: Brownian particles, Fokker–Planck densities and the drift/diffusion picture of SGD."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from . import potentials
+from .domains import Box, Cylinder
+from .dynamics import DiffusionField, Dynamics, Schedule
+from .particles import ParticleHistogram, ParticleResult, StabilityWarning, simulate
+
+__all__ = [
+    "__version__",
+    "Box",
+    "Cylinder",
+    "DiffusionField",
+    "Dynamics",
+    "ParticleHistogram",
+    "ParticleResult",
+    "Schedule",
+    "StabilityWarning",
+    "potentials",
+    "simulate",
+]

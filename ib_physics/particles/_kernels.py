@@ -1,0 +1,463 @@
+"""Fused Numba kernels of the particle engine.
+
+One kernel advances a range of particles from one global step index to another:
+particles outer (groups of :data:`LANES` particles), steps inner. The kernels are
+serial and release the GIL; :mod:`ib_physics.parallel` runs disjoint particle
+ranges on threads (serial kernels compile in seconds, where ``prange`` bodies of
+this size take minutes).
+Within a group the Philox blocks of all lanes are computed together, which lets
+LLVM vectorise the generator; each particle's state then stays in registers for
+the step. Normals are taken from the counter-based scheme of
+:mod:`ib_physics.random`: draw ``step * m + j`` of particle ``i``, with ``m`` the
+normals per step, so a path depends only on ``(seed, i)``.
+
+The step functions of the schemes are separate inline kernels; the test driver
+:func:`integrate_increments` runs them on given Brownian increments (for strong
+order measurements on nested paths).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._coefficients import diffusion_at, drift_at
+from .._jit import inline_kernel, kernel
+from ..random import bridge_uniform, normal_from_word, philox_words
+
+#: Particles whose random blocks are generated together.
+LANES = 8
+
+SCHEME_EULER_MARUYAMA = 0
+SCHEME_MILSTEIN = 1
+SCHEME_SRA1 = 2
+
+_REFLECTING, _ABSORBING, _PERIODIC = 0, 1, 2
+_DOMAIN_NONE, _DOMAIN_BOX, _DOMAIN_CYLINDER = 0, 1, 2
+_INV_SQRT3 = 0.5773502691896258
+#: exp(-36) ~ 2e-16: a Brownian-bridge crossing less likely than this is ignored.
+_BRIDGE_CUTOFF = 36.0
+
+
+@inline_kernel
+def _step_em_milstein(pos, new, a, dd, gd, dw, dt, d, alpha, milstein):
+    """Euler–Maruyama (and the diagonal Milstein correction) for one particle."""
+    for ax in range(d):
+        b = np.sqrt(2.0 * dd[ax])
+        new[ax] = pos[ax] + (a[ax] + alpha * gd[ax]) * dt + b * dw[ax]
+        if milstein:
+            # g g' = d/dx sqrt(2D) * sqrt(2D) = dD/dx
+            new[ax] += 0.5 * gd[ax] * (dw[ax] * dw[ax] - dt)
+
+
+@inline_kernel
+def _sra1_stage(pos, stage, a, dd, dz, dt, d):
+    """First stage of Rößler's SRA1: H = x + 3/4 a dt + 3/2 b dZ / dt."""
+    for ax in range(d):
+        b = np.sqrt(2.0 * dd[ax])
+        stage[ax] = pos[ax] + 0.75 * a[ax] * dt + 1.5 * b * dz[ax] / dt
+
+
+@inline_kernel
+def _sra1_finish(pos, new, a, a_stage, dd, dw, dt, d):
+    """SRA1 update: x + dt (a(x)/3 + 2 a(H)/3) + b dW."""
+    for ax in range(d):
+        b = np.sqrt(2.0 * dd[ax])
+        new[ax] = pos[ax] + dt * (a[ax] / 3.0 + 2.0 * a_stage[ax] / 3.0) + b * dw[ax]
+
+
+@kernel
+def _box_walls(new, images, i, d, lower, upper, face_kind):
+    """Apply the box faces to a proposed position; returns the exit face or -1."""
+    for ax in range(d):
+        lo = lower[ax]
+        hi = upper[ax]
+        v = new[ax]
+        while v < lo or v > hi:
+            if v < lo:
+                kind = face_kind[2 * ax]
+                if kind == _ABSORBING:
+                    new[ax] = v
+                    return 2 * ax
+                if kind == _REFLECTING:
+                    v = lo + (lo - v)
+                else:
+                    v += hi - lo
+                    images[i, ax] -= 1
+            else:
+                kind = face_kind[2 * ax + 1]
+                if kind == _ABSORBING:
+                    new[ax] = v
+                    return 2 * ax + 1
+                if kind == _REFLECTING:
+                    v = hi - (v - hi)
+                else:
+                    v -= hi - lo
+                    images[i, ax] += 1
+        new[ax] = v
+    return -1
+
+
+@kernel
+def _cylinder_walls(new, radius, height, face_kind):
+    """Side wall (radial mirror), bottom (mirror) and top of the glass; exit face or -1."""
+    r2 = new[0] * new[0] + new[1] * new[1]
+    if r2 > radius * radius:
+        r = np.sqrt(r2)
+        # Signed distance along the ray through the axis; fold into [-R, R].
+        s = r
+        while s > radius or s < -radius:
+            if s > radius:
+                s = 2.0 * radius - s
+            else:
+                s = -2.0 * radius - s
+        f = s / r
+        new[0] *= f
+        new[1] *= f
+    z = new[2]
+    while z < 0.0 or z > height:
+        if z < 0.0:
+            z = -z
+        else:
+            if face_kind[2] == _ABSORBING:
+                new[2] = z
+                return 2
+            z = 2.0 * height - z
+    new[2] = z
+    return -1
+
+
+@kernel
+def _bridge_exit(pos, new, dd, dt, d, domain_kind, lower, upper, face_kind, height,
+                 step, particle, k0, k1):
+    """Brownian-bridge test for an unseen crossing of an absorbing face during a step.
+
+    Both end points lie inside; a Brownian path between them crossed a face at
+    distances ``s0``, ``s1`` with probability ``exp(-s0 s1 / (D dt))``. One uniform per
+    step decides among the faces (sequential conditioning).
+    """
+    probs = np.zeros(6)
+    any_p = False
+    if domain_kind == _DOMAIN_BOX:
+        for ax in range(d):
+            for side in range(2):
+                if face_kind[2 * ax + side] == _ABSORBING:
+                    if side == 0:
+                        s0 = pos[ax] - lower[ax]
+                        s1 = new[ax] - lower[ax]
+                    else:
+                        s0 = upper[ax] - pos[ax]
+                        s1 = upper[ax] - new[ax]
+                    arg = s0 * s1 / (dd[ax] * dt)
+                    if arg < _BRIDGE_CUTOFF:
+                        probs[2 * ax + side] = np.exp(-arg)
+                        any_p = True
+    elif domain_kind == _DOMAIN_CYLINDER:
+        if face_kind[2] == _ABSORBING:
+            arg = (height - pos[2]) * (height - new[2]) / (dd[2] * dt)
+            if arg < _BRIDGE_CUTOFF:
+                probs[2] = np.exp(-arg)
+                any_p = True
+    if not any_p:
+        return -1
+    u = bridge_uniform(np.uint64(step), particle, k0, k1)
+    for f in range(6):
+        p = probs[f]
+        if p > 0.0:
+            if u < p:
+                return f
+            u = (u - p) / (1.0 - p)
+    return -1
+
+
+@inline_kernel
+def _fill_words(words, block0, m, first_index, k0, k1):
+    """Main-stream words of two consecutive steps for all lanes (vectorised over lanes).
+
+    Blocks ``block0 ... block0 + m - 1`` hold words ``2 * block0 ...``; lane ``g`` is
+    particle ``first_index + g``.
+    """
+    for j in range(m):
+        for g in range(LANES):
+            w0, w1 = philox_words(block0 + np.uint64(j), np.uint64(first_index + g), np.uint64(0), k0, k1)
+            words[2 * j, g] = w0
+            words[2 * j + 1, g] = w1
+
+
+@kernel
+def _record_trail(x, images, i, d, slot, point, domain_kind, lower, upper, trails):
+    """Unwrapped position of particle ``i`` into ``trails[slot, point]``."""
+    for ax in range(d):
+        shift = 0.0
+        if domain_kind == _DOMAIN_BOX:
+            shift = images[i, ax] * (upper[ax] - lower[ax])
+        trails[slot, point, ax] = x[i, ax] + shift
+
+
+@kernel
+def _walls(pos, new, dd, dt, images, i, d, domain_kind, lower, upper, face_kind, radius, height,
+           bridge, step, particle, k0, k1):
+    """Apply the domain to a proposed step; returns the exit face or -1."""
+    face = -1
+    if domain_kind == _DOMAIN_BOX:
+        face = _box_walls(new, images, i, d, lower, upper, face_kind)
+    elif domain_kind == _DOMAIN_CYLINDER:
+        face = _cylinder_walls(new, radius, height, face_kind)
+    if face < 0 and bridge:
+        face = _bridge_exit(pos, new, dd, dt, d, domain_kind, lower, upper, face_kind, height,
+                            step, particle, k0, k1)
+    return face
+
+
+@inline_kernel
+def _outside(new, d, domain_kind, lower, upper, radius, height):
+    """Cheap test whether a proposed position needs the wall treatment."""
+    if domain_kind == _DOMAIN_BOX:
+        for ax in range(d):
+            if new[ax] < lower[ax] or new[ax] > upper[ax]:
+                return True
+        return False
+    if domain_kind == _DOMAIN_CYLINDER:
+        return new[0] * new[0] + new[1] * new[1] > radius * radius or new[2] < 0.0 or new[2] > height
+    return False
+
+
+@inline_kernel
+def _finish_step(x, images, alive, first_passage, exit_face, pos, new, dd, dt, t, i, d,
+                 domain_kind, lower, upper, face_kind, radius, height, bridge, step, particle, k0, k1):
+    """Walls, absorption bookkeeping and the store of the new position."""
+    face = -1
+    if bridge or _outside(new, d, domain_kind, lower, upper, radius, height):
+        face = _walls(pos, new, dd, dt, images, i, d, domain_kind, lower, upper, face_kind, radius,
+                      height, bridge, step, particle, k0, k1)
+    for ax in range(d):
+        x[i, ax] = new[ax]
+    if face >= 0:
+        alive[i] = 0
+        first_passage[i] = t + dt
+        exit_face[i] = face
+
+
+@inline_kernel
+def _group_alive(alive, p0, n_lanes):
+    living = 0
+    for g in range(n_lanes):
+        living += alive[p0 + g]
+    return living
+
+
+@inline_kernel
+def _segment_at(seg, step, seg_first_step):
+    while seg + 1 < seg_first_step.size and seg_first_step[seg + 1] <= step:
+        seg += 1
+    return seg
+
+
+@kernel
+def _final_trails(x, images, alive, p0, n_lanes, d, trail_slot, trail_every, step_end,
+                  domain_kind, lower, upper, trails):
+    if trail_every > 0 and step_end % trail_every == 0:
+        for g in range(n_lanes):
+            i = p0 + g
+            if alive[i] and trail_slot[i] >= 0:
+                _record_trail(x, images, i, d, trail_slot[i], step_end // trail_every, domain_kind,
+                              lower, upper, trails)
+
+
+@kernel
+def advance_affine(x, images, alive, first_passage, exit_face, first_particle, step_begin, step_end,
+                   t0, dt, seg_first_step, lin, off, noise,
+                   domain_kind, lower, upper, face_kind, radius, height,
+                   absorbing, bridge, trail_slot, trail_every, trails, k0, k1):
+    """Euler–Maruyama for drift affine per axis and additive noise: the engine's fast path.
+
+    Drift ``a_i = lin[seg, i] x_i + off[seg, i]``; ``noise[seg, i] = sqrt(2 D_i dt)``.
+    Covers Ornstein–Uhlenbeck, gravity, free diffusion and schedules of them.
+    State arrays and ``first_particle`` as in :func:`advance_general`;
+    ``absorbing`` says whether any particle can die, ``trail_every = 0`` means no
+    tracers.
+    """
+    n, d = x.shape
+    m = d
+    free = domain_kind == _DOMAIN_NONE
+    n_groups = (n + LANES - 1) // LANES
+    for group in range(n_groups):
+        p0 = group * LANES
+        n_lanes = min(LANES, n - p0)
+        if _group_alive(alive, p0, n_lanes) == 0:
+            continue
+        words = np.empty((2 * m, LANES), dtype=np.uint64)
+        pos = np.empty(3)
+        new = np.empty(3)
+        dd = np.empty(3)
+        c_lin = np.empty(3)
+        c_off = np.empty(3)
+        c_noise = np.empty(3)
+        # The lanes' positions stay in this small local block during the call.
+        xs = np.empty((LANES, 3))
+        for g in range(n_lanes):
+            for ax in range(d):
+                xs[g, ax] = x[p0 + g, ax]
+        seg = -1
+        for pair in range(step_begin // 2, (step_end + 1) // 2):
+            _fill_words(words, np.uint64(pair * m), m, first_particle + p0, k0, k1)
+            for h in range(2):
+                step = 2 * pair + h
+                if step < step_begin or step >= step_end:
+                    continue
+                new_seg = _segment_at(max(seg, 0), step, seg_first_step)
+                if new_seg != seg:
+                    seg = new_seg
+                    for ax in range(d):
+                        c_lin[ax] = lin[seg, ax] * dt
+                        c_off[ax] = off[seg, ax] * dt
+                        c_noise[ax] = noise[seg, ax]
+                        dd[ax] = 0.5 * noise[seg, ax] * noise[seg, ax] / dt
+                t = t0 + step * dt
+                record = trail_every > 0 and step % trail_every == 0
+                for g in range(n_lanes):
+                    i = p0 + g
+                    if absorbing and alive[i] == 0:
+                        continue
+                    if record and trail_slot[i] >= 0:
+                        for ax in range(d):
+                            x[i, ax] = xs[g, ax]
+                        _record_trail(x, images, i, d, trail_slot[i], step // trail_every, domain_kind,
+                                      lower, upper, trails)
+                    particle = np.uint64(first_particle + i)
+                    draw0 = step * m
+                    for ax in range(d):
+                        xi = normal_from_word(words[h * m + ax, g], np.uint64(draw0 + ax), particle, k0, k1)
+                        xv = xs[g, ax]
+                        pos[ax] = xv
+                        xs[g, ax] = xv + (c_lin[ax] * xv + c_off[ax]) + c_noise[ax] * xi
+                    if not free:
+                        for ax in range(d):
+                            new[ax] = xs[g, ax]
+                        _finish_step(x, images, alive, first_passage, exit_face, pos, new, dd, dt, t, i, d,
+                                     domain_kind, lower, upper, face_kind, radius, height, bridge, step,
+                                     particle, k0, k1)
+                        for ax in range(d):
+                            xs[g, ax] = x[i, ax]
+        for g in range(n_lanes):
+            for ax in range(d):
+                x[p0 + g, ax] = xs[g, ax]
+        _final_trails(x, images, alive, p0, n_lanes, d, trail_slot, trail_every, step_end,
+                      domain_kind, lower, upper, trails)
+
+
+@kernel
+def advance_general(x, images, alive, first_passage, exit_face, first_particle, step_begin, step_end,
+                    t0, dt, seg_first_step, lin, off, nl_scale, nl_rows, tables, diff,
+                    field_on, field_grid, field_tables, alpha,
+                    domain_kind, lower, upper, face_kind, radius, height,
+                    scheme, bridge, trail_slot, trail_every, trails, k0, k1):
+    """Advance particles ``x`` (n, d) from global step ``step_begin`` to ``step_end``.
+
+    Any drift (affine part, nonlinear potential terms, convention term) and any
+    diffusion (per-axis constants or a tabulated field); Euler–Maruyama, Milstein
+    or SRA1. In-place state: ``x`` positions (wrapped into periodic boxes),
+    ``images`` (n, d) periodic image counts, ``alive`` (n,) uint8,
+    ``first_passage`` (n,) exit times, ``exit_face`` (n,) int8.
+    ``first_particle`` is the global index of row 0. Tracers
+    (``trail_slot >= 0``) write their unwrapped position every ``trail_every``
+    steps into ``trails[slot, step // trail_every]``.
+    """
+    n, d = x.shape
+    m = 2 * d if scheme == SCHEME_SRA1 else d
+    sqdt = np.sqrt(dt)
+    n_groups = (n + LANES - 1) // LANES
+    for group in range(n_groups):
+        p0 = group * LANES
+        n_lanes = min(LANES, n - p0)
+        if _group_alive(alive, p0, n_lanes) == 0:
+            continue
+        words = np.empty((2 * m, LANES), dtype=np.uint64)
+        pos = np.empty(3)
+        new = np.empty(3)
+        stage = np.empty(3)
+        a = np.empty(3)
+        a_stage = np.empty(3)
+        dd = np.empty(3)
+        gd = np.empty(3)
+        xi = np.empty(6)
+        dw = np.empty(3)
+        dz = np.empty(3)
+        seg = _segment_at(0, step_begin, seg_first_step)
+        for pair in range(step_begin // 2, (step_end + 1) // 2):
+            _fill_words(words, np.uint64(pair * m), m, first_particle + p0, k0, k1)
+            for h in range(2):
+                step = 2 * pair + h
+                if step < step_begin or step >= step_end:
+                    continue
+                seg = _segment_at(seg, step, seg_first_step)
+                t = t0 + step * dt
+                record = trail_every > 0 and step % trail_every == 0
+                for g in range(n_lanes):
+                    i = p0 + g
+                    if alive[i] == 0:
+                        continue
+                    if record and trail_slot[i] >= 0:
+                        _record_trail(x, images, i, d, trail_slot[i], step // trail_every, domain_kind,
+                                      lower, upper, trails)
+                    particle = np.uint64(first_particle + i)
+                    for j in range(m):
+                        xi[j] = normal_from_word(words[h * m + j, g], np.uint64(step * m + j), particle, k0, k1)
+                    for ax in range(d):
+                        pos[ax] = x[i, ax]
+                        dw[ax] = sqdt * xi[ax]
+                    drift_at(pos, d, seg, lin, off, nl_scale, nl_rows, tables, a)
+                    diffusion_at(pos, d, seg, diff, field_on, field_grid, field_tables, dd, gd)
+                    if scheme == SCHEME_SRA1:
+                        for ax in range(d):
+                            dz[ax] = 0.5 * dt * sqdt * (xi[ax] + xi[d + ax] * _INV_SQRT3)
+                        _sra1_stage(pos, stage, a, dd, dz, dt, d)
+                        drift_at(stage, d, seg, lin, off, nl_scale, nl_rows, tables, a_stage)
+                        _sra1_finish(pos, new, a, a_stage, dd, dw, dt, d)
+                    else:
+                        _step_em_milstein(pos, new, a, dd, gd, dw, dt, d, alpha, scheme == SCHEME_MILSTEIN)
+                    _finish_step(x, images, alive, first_passage, exit_face, pos, new, dd, dt, t, i, d,
+                                 domain_kind, lower, upper, face_kind, radius, height, bridge, step,
+                                 particle, k0, k1)
+        _final_trails(x, images, alive, p0, n_lanes, d, trail_slot, trail_every, step_end,
+                      domain_kind, lower, upper, trails)
+
+
+@kernel
+def integrate_increments(x0, dw, dz, dt, scheme, lin, off, nl_scale, nl_rows, tables, diff,
+                         field_on, field_grid, field_tables, alpha):
+    """Run a scheme's step functions on given increments, without walls (test driver).
+
+    x0 : (n, d); dw, dz : (n, steps, d) Brownian increments and their time
+    integrals (dz only read by SRA1). Returns the end points (n, d).
+    """
+    n, steps, d = dw.shape
+    out = np.empty((n, d))
+    pos = np.empty(3)
+    new = np.empty(3)
+    stage = np.empty(3)
+    a = np.empty(3)
+    a_stage = np.empty(3)
+    dd = np.empty(3)
+    gd = np.empty(3)
+    w = np.empty(3)
+    z = np.empty(3)
+    for i in range(n):
+        for ax in range(d):
+            pos[ax] = x0[i, ax]
+        for k in range(steps):
+            for ax in range(d):
+                w[ax] = dw[i, k, ax]
+                z[ax] = dz[i, k, ax]
+            drift_at(pos, d, 0, lin, off, nl_scale, nl_rows, tables, a)
+            diffusion_at(pos, d, 0, diff, field_on, field_grid, field_tables, dd, gd)
+            if scheme == SCHEME_SRA1:
+                _sra1_stage(pos, stage, a, dd, z, dt, d)
+                drift_at(stage, d, 0, lin, off, nl_scale, nl_rows, tables, a_stage)
+                _sra1_finish(pos, new, a, a_stage, dd, w, dt, d)
+            else:
+                _step_em_milstein(pos, new, a, dd, gd, w, dt, d, alpha, scheme == SCHEME_MILSTEIN)
+            for ax in range(d):
+                pos[ax] = new[ax]
+        for ax in range(d):
+            out[i, ax] = pos[ax]
+    return out
