@@ -9,7 +9,7 @@ are merged in a fixed order, results do not depend on the number of threads.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Callable
 
 import numba
@@ -58,8 +58,13 @@ class ThreadRunner:
                 fn(a, b)
             return
         futures = [self._pool.submit(fn, a, b) for a, b in pieces]
-        for f in futures:
-            f.result()
+        try:
+            for f in futures:
+                f.result()
+        except KeyboardInterrupt:
+            # Running kernels cannot be stopped; let them finish so the state stays whole.
+            wait(futures)
+            raise
 
     def close(self) -> None:
         if self._pool is not None:

@@ -239,13 +239,24 @@ def simulate(
         while state.next_output < out_steps.size:
             target = int(out_steps[state.next_output])
             while state.step < target:
-                steps_per_call = max(1, min(target - state.step, _WORK_PER_CALL // min(n, chunk_size)))
+                # One piece of steps for all particles; an interrupt is deferred to its end so
+                # that every particle stands at the same step when the state is saved.
+                steps_per_call = max(1, min(target - state.step, _WORK_PER_CALL // n))
                 end = state.step + steps_per_call
+                interrupted: KeyboardInterrupt | None = None
                 for a in range(0, n, chunk_size):
                     b = min(n, a + chunk_size)
-                    runner.run(partial(advance, state.step, end), a, b, align=_kernels.LANES)
-                    reporter.advance((b - a) * (end - state.step))
+                    try:
+                        runner.run(partial(advance, state.step, end), a, b, align=_kernels.LANES)
+                    except KeyboardInterrupt as exc:  # the piece finished; stop after this step range
+                        interrupted = interrupted or exc
+                    try:
+                        reporter.advance((b - a) * (end - state.step))
+                    except KeyboardInterrupt as exc:
+                        interrupted = interrupted or exc
                 state.step = end
+                if interrupted is not None:
+                    raise interrupted
             _record(state, state.next_output, x_init, lengths, edges)
             state.next_output += 1
             now = time.perf_counter()
