@@ -132,7 +132,7 @@ class Box:
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "Box", "lower": self.lower.tolist(), "upper": self.upper.tolist(),
-                "boundaries": list(self.boundaries)}
+                "boundaries": [list(self.boundaries[2 * i:2 * i + 2]) for i in range(self.dim)]}
 
 
 @dataclass(frozen=True, eq=False)
