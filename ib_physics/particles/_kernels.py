@@ -22,7 +22,7 @@ import numpy as np
 
 from .._coefficients import diffusion_at, drift_at
 from .._jit import inline_kernel, kernel
-from ..random import bridge_uniform, normal_from_word, philox_words
+from ..random import bridge_uniform, fill_lane_normals
 
 #: Particles whose random blocks are generated together.
 LANES = 8
@@ -169,20 +169,6 @@ def _bridge_exit(pos, new, dd, dt, d, domain_kind, lower, upper, face_kind, heig
     return -1
 
 
-@inline_kernel
-def _fill_words(words, block0, m, first_index, k0, k1):
-    """Main-stream words of two consecutive steps for all lanes (vectorised over lanes).
-
-    Blocks ``block0 ... block0 + m - 1`` hold words ``2 * block0 ...``; lane ``g`` is
-    particle ``first_index + g``.
-    """
-    for j in range(m):
-        for g in range(LANES):
-            w0, w1 = philox_words(block0 + np.uint64(j), np.uint64(first_index + g), np.uint64(0), k0, k1)
-            words[2 * j, g] = w0
-            words[2 * j + 1, g] = w1
-
-
 @kernel
 def _record_trail(x, images, i, d, slot, point, domain_kind, lower, upper, trails):
     """Unwrapped position of particle ``i`` into ``trails[slot, point]``."""
@@ -233,7 +219,7 @@ def _finish_step(x, images, alive, first_passage, exit_face, pos, new, dd, dt, t
         x[i, ax] = new[ax]
     if face >= 0:
         alive[i] = 0
-        first_passage[i] = t + dt
+        first_passage[i] = t + 0.5 * dt  # the crossing happened inside this step
         exit_face[i] = face
 
 
@@ -271,35 +257,38 @@ def advance_affine(x, images, alive, first_passage, exit_face, first_particle, s
     """Euler–Maruyama for drift affine per axis and additive noise: the engine's fast path.
 
     Drift ``a_i = lin[seg, i] x_i + off[seg, i]``; ``noise[seg, i] = sqrt(2 D_i dt)``.
-    Covers Ornstein–Uhlenbeck, gravity, free diffusion and schedules of them.
-    State arrays and ``first_particle`` as in :func:`advance_general`;
-    ``absorbing`` says whether any particle can die, ``trail_every = 0`` means no
-    tracers.
+    Covers Ornstein–Uhlenbeck, gravity, free diffusion and schedules of them. The
+    update runs as a loop over lanes (vectorised); walls are then applied lane by
+    lane. State arrays and ``first_particle`` as in :func:`advance_general`;
+    ``absorbing`` says whether any particle can die, ``trail_every = 0`` means no tracers.
     """
     n, d = x.shape
     m = d
     free = domain_kind == _DOMAIN_NONE
     n_groups = (n + LANES - 1) // LANES
+    words = np.empty((2 * m, LANES), dtype=np.uint64)
+    normals = np.empty((2 * m, LANES))
+    new = np.empty(3)
+    old = np.empty(3)
+    dd = np.empty(3)
+    c_lin = np.empty(3)
+    c_off = np.empty(3)
+    c_noise = np.empty(3)
+    # The lanes' positions (and those before the step) stay in small local blocks.
+    xs = np.zeros((3, LANES))
+    xold = np.zeros((3, LANES))
     for group in range(n_groups):
         p0 = group * LANES
         n_lanes = min(LANES, n - p0)
         if _group_alive(alive, p0, n_lanes) == 0:
             continue
-        words = np.empty((2 * m, LANES), dtype=np.uint64)
-        pos = np.empty(3)
-        new = np.empty(3)
-        dd = np.empty(3)
-        c_lin = np.empty(3)
-        c_off = np.empty(3)
-        c_noise = np.empty(3)
-        # The lanes' positions stay in this small local block during the call.
-        xs = np.empty((LANES, 3))
         for g in range(n_lanes):
             for ax in range(d):
-                xs[g, ax] = x[p0 + g, ax]
+                xs[ax, g] = x[p0 + g, ax]
         seg = -1
         for pair in range(step_begin // 2, (step_end + 1) // 2):
-            _fill_words(words, np.uint64(pair * m), m, first_particle + p0, k0, k1)
+            # Normals of steps 2*pair and 2*pair + 1: draws 2*pair*m ... for every lane.
+            fill_lane_normals(words, normals, np.uint64(pair * m), 2 * m, first_particle + p0, LANES, k0, k1)
             for h in range(2):
                 step = 2 * pair + h
                 if step < step_begin or step >= step_end:
@@ -312,35 +301,43 @@ def advance_affine(x, images, alive, first_passage, exit_face, first_particle, s
                         c_off[ax] = off[seg, ax] * dt
                         c_noise[ax] = noise[seg, ax]
                         dd[ax] = 0.5 * noise[seg, ax] * noise[seg, ax] / dt
-                t = t0 + step * dt
-                record = trail_every > 0 and step % trail_every == 0
-                for g in range(n_lanes):
-                    i = p0 + g
-                    if absorbing and alive[i] == 0:
-                        continue
-                    if record and trail_slot[i] >= 0:
+                if trail_every > 0 and step % trail_every == 0:
+                    for g in range(n_lanes):
+                        i = p0 + g
+                        if alive[i] and trail_slot[i] >= 0:
+                            for ax in range(d):
+                                x[i, ax] = xs[ax, g]
+                            _record_trail(x, images, i, d, trail_slot[i], step // trail_every, domain_kind,
+                                          lower, upper, trails)
+                for ax in range(d):
+                    cl = c_lin[ax]
+                    co = c_off[ax]
+                    cn = c_noise[ax]
+                    row = h * m + ax
+                    for g in range(LANES):
+                        xv = xs[ax, g]
+                        xold[ax, g] = xv
+                        xs[ax, g] = xv + (cl * xv + co) + cn * normals[row, g]
+                if not free:
+                    t = t0 + step * dt
+                    for g in range(n_lanes):
+                        i = p0 + g
+                        if absorbing and alive[i] == 0:
+                            for ax in range(d):
+                                xs[ax, g] = xold[ax, g]
+                            continue
                         for ax in range(d):
-                            x[i, ax] = xs[g, ax]
-                        _record_trail(x, images, i, d, trail_slot[i], step // trail_every, domain_kind,
-                                      lower, upper, trails)
-                    particle = np.uint64(first_particle + i)
-                    draw0 = step * m
-                    for ax in range(d):
-                        xi = normal_from_word(words[h * m + ax, g], np.uint64(draw0 + ax), particle, k0, k1)
-                        xv = xs[g, ax]
-                        pos[ax] = xv
-                        xs[g, ax] = xv + (c_lin[ax] * xv + c_off[ax]) + c_noise[ax] * xi
-                    if not free:
-                        for ax in range(d):
-                            new[ax] = xs[g, ax]
-                        _finish_step(x, images, alive, first_passage, exit_face, pos, new, dd, dt, t, i, d,
-                                     domain_kind, lower, upper, face_kind, radius, height, bridge, step,
-                                     particle, k0, k1)
-                        for ax in range(d):
-                            xs[g, ax] = x[i, ax]
+                            old[ax] = xold[ax, g]
+                            new[ax] = xs[ax, g]
+                        if bridge or _outside(new, d, domain_kind, lower, upper, radius, height):
+                            _finish_step(x, images, alive, first_passage, exit_face, old, new, dd, dt, t, i,
+                                         d, domain_kind, lower, upper, face_kind, radius, height, bridge,
+                                         step, np.uint64(first_particle + i), k0, k1)
+                            for ax in range(d):
+                                xs[ax, g] = x[i, ax]
         for g in range(n_lanes):
             for ax in range(d):
-                x[p0 + g, ax] = xs[g, ax]
+                x[p0 + g, ax] = xs[ax, g]
         _final_trails(x, images, alive, p0, n_lanes, d, trail_slot, trail_every, step_end,
                       domain_kind, lower, upper, trails)
 
@@ -372,6 +369,7 @@ def advance_general(x, images, alive, first_passage, exit_face, first_particle, 
         if _group_alive(alive, p0, n_lanes) == 0:
             continue
         words = np.empty((2 * m, LANES), dtype=np.uint64)
+        normals = np.empty((2 * m, LANES))
         pos = np.empty(3)
         new = np.empty(3)
         stage = np.empty(3)
@@ -384,7 +382,7 @@ def advance_general(x, images, alive, first_passage, exit_face, first_particle, 
         dz = np.empty(3)
         seg = _segment_at(0, step_begin, seg_first_step)
         for pair in range(step_begin // 2, (step_end + 1) // 2):
-            _fill_words(words, np.uint64(pair * m), m, first_particle + p0, k0, k1)
+            fill_lane_normals(words, normals, np.uint64(pair * m), 2 * m, first_particle + p0, LANES, k0, k1)
             for h in range(2):
                 step = 2 * pair + h
                 if step < step_begin or step >= step_end:
@@ -401,7 +399,7 @@ def advance_general(x, images, alive, first_passage, exit_face, first_particle, 
                                       lower, upper, trails)
                     particle = np.uint64(first_particle + i)
                     for j in range(m):
-                        xi[j] = normal_from_word(words[h * m + j, g], np.uint64(step * m + j), particle, k0, k1)
+                        xi[j] = normals[h * m + j, g]
                     for ax in range(d):
                         pos[ax] = x[i, ax]
                         dw[ax] = sqdt * xi[ax]

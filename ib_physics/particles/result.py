@@ -90,7 +90,8 @@ class ParticleResult:
     histogram : ParticleHistogram or None
         Counts on the requested grid.
     first_passage_time : numpy.ndarray or None, shape (N,)
-        Time of absorption, NaN for survivors (only when the domain absorbs).
+        Time of absorption (the midpoint of the step in which the particle crossed),
+        NaN for survivors (only when the domain absorbs).
     exit_face : numpy.ndarray of int8 or None, shape (N,)
         Face index of absorption (see ``face_names``), -1 for survivors.
     face_names : tuple of str
