@@ -5,6 +5,8 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from . import potentials
+from .density import (DensityResult, DensityWarning, Grid, density_from_particles, gaussian_density,
+                      solve_fokker_planck, stationary_density)
 from .domains import Box, Cylinder
 from .dynamics import DiffusionField, Dynamics, Schedule
 from .particles import ParticleHistogram, ParticleResult, StabilityWarning, simulate
@@ -13,6 +15,13 @@ __all__ = [
     "__version__",
     "Box",
     "Cylinder",
+    "DensityResult",
+    "DensityWarning",
+    "Grid",
+    "density_from_particles",
+    "gaussian_density",
+    "solve_fokker_planck",
+    "stationary_density",
     "DiffusionField",
     "Dynamics",
     "ParticleHistogram",

@@ -161,7 +161,8 @@ class DynamicsPlan:
     ----------
     starts : (n_seg,) segment start times (``starts[0]`` is the plan's start).
     lin, off : (n_seg, d) affine force part: ``a_i = lin_i x_i + off_i + ...``.
-    nl_scale : (n_seg,) factor of the nonlinear potential forces (mobility x scale).
+    nl_scale : (n_seg,) factor of the potential forces (mobility x scale), mu s(t).
+    external : (n_seg, d) mobility x external force, mu f(t).
     nl_rows : (n_terms, 12) nonlinear term rows; ``tables`` their data.
     diff : (n_seg, d) diffusion constants (multipliers of the field when present).
     field_on, field_grid, field_tables : tabulated D(x), if any.
@@ -173,6 +174,7 @@ class DynamicsPlan:
     lin: np.ndarray
     off: np.ndarray
     nl_scale: np.ndarray
+    external: np.ndarray
     nl_rows: np.ndarray
     tables: np.ndarray
     diff: np.ndarray
@@ -308,6 +310,7 @@ class Dynamics:
         lin = np.empty((n_seg, dim))
         off = np.empty((n_seg, dim))
         nl_scale = np.empty(n_seg)
+        external = np.empty((n_seg, dim))
         diff = np.empty((n_seg, dim))
         mu = self.mobility
         for j, t in enumerate(starts):
@@ -318,6 +321,7 @@ class Dynamics:
             lin[j] = mu * s * lin_u
             off[j] = mu * (s * off_u + f)
             nl_scale[j] = mu * s
+            external[j] = mu * f
             if isinstance(self.diffusion, DiffusionField):
                 diff[j] = 1.0
             elif isinstance(self.diffusion, Schedule):
@@ -333,7 +337,7 @@ class Dynamics:
             field_grid = grid_description(np.zeros(1), np.ones(1), (1,))
             field_tables = np.zeros(1)
         return DynamicsPlan(
-            dim=dim, starts=starts, lin=lin, off=off, nl_scale=nl_scale,
+            dim=dim, starts=starts, lin=lin, off=off, nl_scale=nl_scale, external=external,
             nl_rows=np.ascontiguousarray(nl_rows, dtype=float),
             tables=np.concatenate(tables) if tables else np.zeros(1),
             diff=diff, field_on=isinstance(self.diffusion, DiffusionField),

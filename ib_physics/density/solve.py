@@ -1,0 +1,406 @@
+r"""Time integration and stationary states of the Fokker–Planck equation.
+
+Time stepping is BDF2 with adaptive step size: steps change by factors of two,
+and each step size's sparse LU factorisation of :math:`I - \tfrac23 h A` is kept
+and reused while the coefficients are constant (a new segment of a schedule
+assembles a new operator). The local error is estimated by Milne's device,
+:math:`\tfrac{2}{11}\lVert y_{BDF2} - y_{pred}\rVert_1` with a quadratic predictor,
+in the L1 norm of probability. Outputs and switch times are reached by the
+quadratic interpolant through the last three accepted points, so no step is
+shortened to hit them. A backward-Euler step (positive for the M-matrix of the
+Scharfetter–Gummel operator) starts each segment and replaces any BDF2 step that
+would produce a negative density.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Any, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from .._validation import check_finite_positive, check_finite_scalar
+from ..dynamics import Dynamics
+from .grid import Grid
+from .operator import Operator, assemble
+from .result import DensityResult
+
+__all__ = ["solve_fokker_planck", "stationary_density", "DensityWarning"]
+
+
+class DensityWarning(UserWarning):
+    """The grid resolves the solution poorly (large cell Péclet number, mass piled at a wall)."""
+
+
+def _lagrange(ts: Sequence[float], t: float) -> np.ndarray:
+    """Weights of the Lagrange polynomial through ``ts`` evaluated at ``t``."""
+    w = np.ones(len(ts))
+    for i, ti in enumerate(ts):
+        for j, tj in enumerate(ts):
+            if i != j:
+                w[i] *= (t - tj) / (ti - tj)
+    return w
+
+
+def _combine(weights: np.ndarray, items: Sequence[np.ndarray]) -> np.ndarray:
+    out = weights[0] * items[0]
+    for w, y in zip(weights[1:], items[1:]):
+        out = out + w * y
+    return out
+
+
+class _Factorisations:
+    """LU factorisations of I - c A, kept per c while A is constant."""
+
+    def __init__(self, matrix: sp.csr_matrix) -> None:
+        self.matrix = matrix.tocsc()
+        self.eye = sp.identity(matrix.shape[0], format="csc")
+        self.cache: dict[float, Any] = {}
+        self.count = 0
+
+    def solve(self, c: float, rhs: np.ndarray) -> np.ndarray:
+        lu = self.cache.get(c)
+        if lu is None:
+            if len(self.cache) >= 12:
+                self.cache.pop(next(iter(self.cache)))
+            # Minimum degree on A^T + A suits the structurally symmetric FV stencil (half the fill of COLAMD).
+            lu = spla.splu((self.eye - c * self.matrix).tocsc(), permc_spec="MMD_AT_PLUS_A")
+            self.cache[c] = lu
+            self.count += 1
+        return lu.solve(rhs)
+
+
+def solve_fokker_planck(
+    dynamics: Dynamics,
+    grid: Grid,
+    p0: Any,
+    t_span: Sequence[float],
+    *,
+    t_eval: Any = None,
+    tol: float = 1e-8,
+    first_step: float | None = None,
+    max_step: float | None = None,
+    progress: bool = False,
+) -> DensityResult:
+    r"""Solve :math:`\partial_t p = -\nabla\cdot J`, :math:`J_i = a_i p - \partial_i (D_i p)` on a grid.
+
+    Parameters
+    ----------
+    dynamics : Dynamics
+        Drift and diffusion (the same object the particle engine takes).
+    grid : Grid
+        Cells on a Box or on the glass; its domain's faces set the boundary conditions.
+    p0 : array_like of shape ``grid.shape`` or callable
+        Initial density per unit volume (>= 0, finite, positive mass), or a
+        function of the cell-centre coordinates.
+    t_span : (t0, t1)
+    t_eval : array_like, optional
+        Sorted output times in ``t_span``; default ``(t0, t1)``.
+    tol : float
+        Target local error per step, in L1 norm of probability.
+    first_step, max_step : float, optional
+        Bounds on the step size (the first step is chosen from the data otherwise).
+    progress : bool
+        Show a tqdm bar over time.
+
+    Returns
+    -------
+    DensityResult
+    """
+    if not isinstance(dynamics, Dynamics):
+        raise TypeError(f"`dynamics` must be an ib_physics.Dynamics, got {type(dynamics).__name__}.")
+    if not isinstance(grid, Grid):
+        raise TypeError(f"`grid` must be an ib_physics.Grid, got {type(grid).__name__}.")
+    t0, t1 = _check_span(t_span)
+    y0 = initial_values(grid, p0)
+    tol = check_finite_positive(tol, "tol")
+    out_t = _check_t_eval(t_eval, t0, t1)
+    h_max = check_finite_positive(max_step, "max_step") if max_step is not None else (t1 - t0)
+    phys_dim = 3 if grid.cylindrical else grid.ndim
+    plan = dynamics.plan(phys_dim, t0, t1)
+    vol = grid.volumes().ravel()
+    n_faces = 2 * grid.ndim
+    n_out = out_t.size
+    p_out = np.empty((n_out, grid.n_cells))
+    abs_out = np.zeros((n_out, n_faces))
+    rate_out = np.zeros((n_out, n_faces))
+    current_out = [np.zeros((n_out, int(np.prod(_face_shape(grid, k))))) for k in range(grid.ndim)]
+    stats = {"steps": 0, "rejected": 0, "factorisations": 0, "backward_euler_steps": 0, "max_cell_peclet": 0.0}
+    m0 = float(vol @ y0)
+    started = time.perf_counter()
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=t1 - t0, desc="density", unit="time")
+
+    next_out = 0
+    y_start, a_start = y0, np.zeros(n_faces)
+    h = first_step
+    for seg in range(plan.n_segments):
+        a = float(plan.starts[seg])
+        b = float(plan.starts[seg + 1]) if seg + 1 < plan.n_segments else t1
+        op = assemble(dynamics, grid, plan, seg)
+        stats["max_cell_peclet"] = max(stats["max_cell_peclet"], op.max_cell_peclet)
+        facs = _Factorisations(op.matrix)
+
+        def record(k: int, y: np.ndarray, absorbed: np.ndarray) -> None:
+            p_out[k] = y
+            abs_out[k] = absorbed
+            rate_out[k] = op.outflow @ y
+            for axis in range(grid.ndim):
+                current_out[axis][k] = op.face_flux[axis] @ y
+
+        while next_out < n_out and out_t[next_out] <= a + 1e-13 * max(1.0, abs(a)):
+            record(next_out, y_start, a_start)
+            next_out += 1
+        if h is None:
+            h = _first_step(op, y_start, vol, tol, b - a)
+        h = min(h, h_max)
+        hist_t = [a]
+        hist_y = [y_start]
+        hist_a = [a_start]
+        calm = 0
+        while hist_t[-1] < b - 1e-13 * max(1.0, abs(b)):
+            tn, yn, an = hist_t[-1], hist_y[-1], hist_a[-1]
+            if len(hist_t) == 1:
+                y_new = facs.solve(h, yn)
+                a_new = an + h * (op.outflow @ y_new)
+                stats["backward_euler_steps"] += 1
+                err = 0.0
+            else:
+                w_star = _lagrange(hist_t, tn - h)
+                y_star = _combine(w_star, hist_y)
+                a_star = _combine(w_star, hist_a)
+                y_new = facs.solve(2.0 * h / 3.0, (4.0 * yn - y_star) / 3.0)
+                a_new = (4.0 * an - a_star) / 3.0 + (2.0 * h / 3.0) * (op.outflow @ y_new)
+                err = 0.0
+                if len(hist_t) == 3:
+                    y_pred = _combine(_lagrange(hist_t, tn + h), hist_y)
+                    err = (2.0 / 11.0) * float(vol @ np.abs(y_new - y_pred))
+                if err > tol and h > 1e-14 * max(1.0, abs(b)):
+                    stats["rejected"] += 1
+                    h *= 0.5
+                    calm = 0
+                    continue
+                if np.min(y_new) < -1e-13 * np.max(np.abs(y_new)):
+                    # Positivity: take this step by backward Euler and restart the history.
+                    y_new = facs.solve(h, yn)
+                    a_new = an + h * (op.outflow @ y_new)
+                    stats["backward_euler_steps"] += 1
+                    hist_t, hist_y, hist_a = [tn], [yn], [an]
+            stats["steps"] += 1
+            hist_t.append(tn + h)
+            hist_y.append(y_new)
+            hist_a.append(a_new)
+            if len(hist_t) > 3:
+                hist_t.pop(0)
+                hist_y.pop(0)
+                hist_a.pop(0)
+            if bar is not None:
+                bar.update(min(tn + h, b) - min(tn, b))
+            # Outputs inside the step, by the interpolant through the accepted points.
+            limit = min(tn + h, b)
+            while next_out < n_out and out_t[next_out] <= limit + 1e-13 * max(1.0, abs(limit)):
+                w = _lagrange(hist_t, out_t[next_out])
+                record(next_out, _combine(w, hist_y), _combine(w, hist_a))
+                next_out += 1
+            # Grow the step when the error has stayed well below the target; the point two
+            # steps back is then exactly one doubled step back, so no history is extrapolated.
+            calm = calm + 1 if err < tol / 10.0 else 0
+            uniform = len(hist_t) == 3 and abs((hist_t[2] - hist_t[1]) - (hist_t[1] - hist_t[0])) < 1e-12 * h
+            if calm >= 2 and uniform and 2 * h <= h_max:
+                hist_t, hist_y, hist_a = [hist_t[0], hist_t[2]], [hist_y[0], hist_y[2]], [hist_a[0], hist_a[2]]
+                h *= 2.0
+                calm = 0
+        w_end = _lagrange(hist_t, b)
+        y_start, a_start = _combine(w_end, hist_y), _combine(w_end, hist_a)
+        stats["factorisations"] += facs.count
+    if bar is not None:
+        bar.close()
+    while next_out < n_out:  # t1 itself when the last step ended exactly on it
+        p_out[next_out] = y_start
+        abs_out[next_out] = a_start
+        next_out += 1
+    mass = p_out @ vol
+    mass_error = float(np.max(np.abs(mass + abs_out.sum(axis=1) - m0))) / m0
+    stats.update({
+        "wall_time_s": time.perf_counter() - started,
+        "mass_error": mass_error,
+        "min_density": float(p_out.min()),
+        "tol": tol,
+    })
+    _warn_resolution(grid, p_out[-1].reshape(grid.shape), stats["max_cell_peclet"])
+    shape = grid.shape
+    return DensityResult(
+        t=out_t, p=p_out.reshape((n_out,) + shape), mass=mass, absorbed=abs_out, outflow_rate=rate_out,
+        current=tuple(c.reshape((n_out,) + _face_shape(grid, k)) / _safe_area(grid, k)
+                      for k, c in enumerate(current_out)),
+        grid=grid, dynamics=dynamics, face_names=grid.face_names, diagnostics=stats,
+    )
+
+
+def _face_shape(grid: Grid, axis: int) -> tuple[int, ...]:
+    return tuple(n + 1 if k == axis else n for k, n in enumerate(grid.shape))
+
+
+def _safe_area(grid: Grid, axis: int) -> np.ndarray:
+    area = grid.face_areas(axis)
+    return np.where(area > 0, area, np.inf)
+
+
+def _first_step(op: Operator, y: np.ndarray, vol: np.ndarray, tol: float, span: float) -> float:
+    """A first backward-Euler step whose error h^2/2 |A^2 y| meets the tolerance."""
+    ay = op.matrix @ y
+    a2y = op.matrix @ ay
+    curvature = float(vol @ np.abs(a2y))
+    if curvature <= 0:
+        return span
+    return float(min(span, np.sqrt(2.0 * tol / curvature)))
+
+
+def _check_span(t_span: Any) -> tuple[float, float]:
+    try:
+        t0, t1 = t_span
+    except (TypeError, ValueError):
+        raise TypeError("`t_span` must be a pair (t0, t1).") from None
+    t0 = check_finite_scalar(t0, "t_span[0]")
+    t1 = check_finite_scalar(t1, "t_span[1]")
+    if not t1 > t0:
+        raise ValueError(f"`t_span` must have t1 > t0, got ({t0}, {t1}).")
+    return t0, t1
+
+
+def _check_t_eval(t_eval: Any, t0: float, t1: float) -> np.ndarray:
+    if t_eval is None:
+        return np.array([t0, t1])
+    te = np.atleast_1d(np.asarray(t_eval, dtype=float))
+    if te.ndim != 1 or te.size == 0 or not np.all(np.isfinite(te)) or np.any(np.diff(te) <= 0):
+        raise ValueError("`t_eval` must be a non-empty, strictly increasing 1-D array of finite times.")
+    if te[0] < t0 or te[-1] > t1:
+        raise ValueError(f"`t_eval` must lie inside `t_span` [{t0}, {t1}].")
+    return te
+
+
+def initial_values(grid: Grid, p0: Any) -> np.ndarray:
+    """Validated initial density as a flat array over the cells."""
+    if callable(p0):
+        p0 = grid.evaluate(p0)
+    try:
+        arr = np.asarray(p0, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError("`p0` must be an array of densities or a function of the cell centres.") from None
+    if arr.shape != grid.shape:
+        raise ValueError(f"`p0` must have the grid's shape {grid.shape}, got {arr.shape}.")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("`p0` must be finite.")
+    if np.any(arr < 0):
+        raise ValueError(f"`p0` must be >= 0; its minimum is {arr.min()}.")
+    if grid.integrate(arr) <= 0:
+        raise ValueError("`p0` must have positive mass.")
+    return arr.ravel().copy()
+
+
+def _warn_resolution(grid: Grid, p: np.ndarray, max_peclet: float) -> None:
+    if max_peclet > 20:
+        warnings.warn(f"cell Péclet number {max_peclet:.3g} > 20: the drift changes the density by a factor "
+                      f"e^{max_peclet:.0f} between neighbouring cells; refine the grid.", DensityWarning, stacklevel=3)
+    vol = grid.volumes()
+    mass = float(np.sum(p * vol))
+    if mass <= 0:
+        return
+    kinds = grid.face_kinds
+    for axis in range(grid.ndim):
+        for side in (0, 1):
+            if kinds[2 * axis + side] != "reflecting" or (grid.cylindrical and axis == 0 and side == 0):
+                continue
+            layer = np.take(p * vol, [0 if side == 0 else grid.shape[axis] - 1], axis=axis).sum()
+            if layer > 0.5 * mass:
+                warnings.warn(f"{layer / mass:.0%} of the mass sits in the cells next to face "
+                              f"{grid.face_names[2 * axis + side]!r}: the boundary layer is not resolved.",
+                              DensityWarning, stacklevel=3)
+
+
+def stationary_density(dynamics: Dynamics, grid: Grid, *, t: float = 0.0) -> np.ndarray:
+    """The stationary density (unit mass) of the coefficients in force at time ``t``.
+
+    One sparse solve of A p = 0 with the mass constraint replacing one equation
+    (the equations are linearly dependent because probability is conserved).
+
+    Returns
+    -------
+    numpy.ndarray, shape ``grid.shape``
+    """
+    if not isinstance(grid, Grid):
+        raise TypeError(f"`grid` must be an ib_physics.Grid, got {type(grid).__name__}.")
+    if "absorbing" in grid.face_kinds:
+        raise ValueError("with absorbing faces all probability leaves: there is no stationary density.")
+    t = check_finite_scalar(t, "t")
+    phys_dim = 3 if grid.cylindrical else grid.ndim
+    plan = dynamics.plan(phys_dim, t, t)
+    op = assemble(dynamics, grid, plan, 0)
+    vol = grid.volumes().ravel()
+    # The equations are linearly dependent (V^T A = 0): pin one cell, solve, normalise.
+    k = int(np.argmax(np.abs(op.matrix.diagonal())))
+    keep = np.ones(grid.n_cells)
+    keep[k] = 0.0
+    a = sp.diags(keep) @ op.matrix + sp.csr_matrix(([1.0], ([k], [k])), shape=op.matrix.shape)
+    rhs = np.zeros(grid.n_cells)
+    rhs[k] = 1.0
+    p = spla.splu(a.tocsc(), permc_spec="MMD_AT_PLUS_A").solve(rhs)
+    p = p / float(vol @ p)
+    return p.reshape(grid.shape)
+
+
+def gaussian_density(grid: Grid, mean: Any, std: Any) -> np.ndarray:
+    """A normalised Gaussian as cell averages (boxes) or centre values (the glass).
+
+    Parameters
+    ----------
+    mean, std : float or array_like (d,)
+        Centre and per-axis standard deviation; on the glass ``mean`` is (x, y, z)
+        with x = y = 0 (axisymmetric) and ``std`` is (radial-per-axis, z).
+    """
+    from scipy.special import erf
+
+    if grid.cylindrical:
+        mu = np.atleast_1d(np.asarray(mean, float))
+        sd = np.atleast_1d(np.asarray(std, float))
+        if mu.size != 3 or abs(mu[0]) > 0 or abs(mu[1]) > 0:
+            raise ValueError("`mean` on the glass must be (0, 0, z): the density is axisymmetric.")
+        s_r, s_z = (sd[0], sd[-1])
+        p = grid.evaluate(lambda r, z: np.exp(-0.5 * (r / s_r) ** 2 - 0.5 * ((z - mu[2]) / s_z) ** 2))
+        return p / grid.integrate(p)
+    mu = np.broadcast_to(np.asarray(mean, float), (grid.ndim,))
+    sd = np.broadcast_to(np.asarray(std, float), (grid.ndim,))
+    if np.any(sd <= 0):
+        raise ValueError("`std` must be > 0.")
+    factors = []
+    for k, e in enumerate(grid.edges):
+        cdf = 0.5 * (1 + erf((e - mu[k]) / (np.sqrt(2) * sd[k])))
+        factors.append(np.diff(cdf) / np.diff(e))
+    p = factors[0]
+    for f in factors[1:]:
+        p = np.multiply.outer(p, f)
+    return p / grid.integrate(p)
+
+
+def density_from_particles(grid: Grid, positions: np.ndarray) -> np.ndarray:
+    """Histogram of particle positions (n, d) as a density on the grid (unit mass inside)."""
+    x = np.asarray(positions, dtype=float)
+    if grid.cylindrical:
+        if x.ndim != 2 or x.shape[1] != 3:
+            raise ValueError("`positions` on the glass must have shape (n, 3).")
+        coords = np.column_stack([np.hypot(x[:, 0], x[:, 1]), x[:, 2]])
+    else:
+        coords = x.reshape(len(x), -1)
+        if coords.shape[1] != grid.ndim:
+            raise ValueError(f"`positions` must have {grid.ndim} coordinates per particle.")
+    counts, _ = np.histogramdd(coords, bins=grid.edges)
+    if counts.sum() == 0:
+        raise ValueError("no particle lies on the grid.")
+    return counts / (counts.sum() * grid.volumes())
+
