@@ -343,14 +343,30 @@ def stationary_density(dynamics: Dynamics, grid: Grid, *, t: float = 0.0) -> np.
     plan = dynamics.plan(phys_dim, t, t)
     op = assemble(dynamics, grid, plan, 0)
     vol = grid.volumes().ravel()
-    # The equations are linearly dependent (V^T A = 0): pin one cell, solve, normalise.
-    k = int(np.argmax(np.abs(op.matrix.diagonal())))
+    # The equations are linearly dependent (V^T A = 0): pin one cell, solve, normalise. The pinned
+    # cell must carry weight, or the other equations decouple numerically: take the potential's
+    # minimum, the densest cell under gradient drift.
+    u = dynamics.potential.value(grid.cell_points())
+    k = int(np.argmin(u))
     keep = np.ones(grid.n_cells)
     keep[k] = 0.0
     a = sp.diags(keep) @ op.matrix + sp.csr_matrix(([1.0], ([k], [k])), shape=op.matrix.shape)
     rhs = np.zeros(grid.n_cells)
     rhs[k] = 1.0
-    p = spla.splu(a.tocsc(), permc_spec="MMD_AT_PLUS_A").solve(rhs)
+    try:
+        p = spla.splu(a.tocsc(), permc_spec="MMD_AT_PLUS_A").solve(rhs)
+        ok = bool(np.all(np.isfinite(p)) and np.min(p) >= -1e-12 * np.max(np.abs(p)))
+    except RuntimeError:
+        ok = False
+    if not ok:
+        # Bordered system [A V; V^T 0] [p; lambda] = [0; 1]: nonsingular whenever the
+        # stationary state is unique, whatever the drift.
+        n = grid.n_cells
+        col = sp.csr_matrix(vol.reshape(-1, 1))
+        bordered = sp.bmat([[op.matrix, col], [col.T, None]], format="csc")
+        rhs = np.zeros(n + 1)
+        rhs[n] = 1.0
+        p = spla.splu(bordered).solve(rhs)[:n]
     p = p / float(vol @ p)
     return p.reshape(grid.shape)
 

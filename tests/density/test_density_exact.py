@@ -1,0 +1,209 @@
+"""The density engine against exact solutions (PHYSICS.md §1–§3; issue: density engine)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+from scipy.special import erf
+
+import ib_physics as ib
+from ib_physics.potentials import ConstantForce, Harmonic
+
+
+def _gaussian_cells(edges, mean, var):
+    cdf = 0.5 * (1 + erf((edges - mean) / np.sqrt(2 * var)))
+    return np.diff(cdf) / np.diff(edges)
+
+
+def _ou_exact(grid, t):
+    """Problem F1: mean 2 e^-t, variance 1 + (0.01 - 1) e^-2t, as cell averages."""
+    return _gaussian_cells(grid.edges[0], 2 * np.exp(-t), 1 + (0.01 - 1) * np.exp(-2 * t))
+
+
+OU = ib.Dynamics(potential=Harmonic(1.0), diffusion=1.0)
+
+
+def _l1(p, q, grid):
+    return float(np.sum(np.abs(p - q) * grid.volumes()))
+
+
+def test_problem_f1_matches_the_exact_gaussian_and_converges_at_second_order():
+    errors, widths = [], []
+    for n in (100, 200, 400, 800):
+        grid = ib.Grid(ib.Box(-6.0, 6.0), n)
+        res = ib.solve_fokker_planck(OU, grid, ib.gaussian_density(grid, 2.0, 0.1), (0.0, 1.0), tol=1e-10)
+        errors.append(_l1(res.p[-1], _ou_exact(grid, 1.0), grid))
+        widths.append(12.0 / n)
+        assert abs(res.mass[-1] - 1.0) < 1e-12
+    order = np.polyfit(np.log(widths), np.log(errors), 1)[0]
+    assert 1.8 <= order <= 2.2, f"observed spatial order {order:.3f}, errors {errors}"
+    assert errors[-1] < 5e-5
+
+
+def test_problem_f1_long_time_accuracy_at_the_benchmark_grid():
+    grid = ib.Grid(ib.Box(-6.0, 6.0), 1000)
+    res = ib.solve_fokker_planck(OU, grid, ib.gaussian_density(grid, 2.0, 0.1), (0.0, 5.0), tol=1e-8,
+                                 t_eval=[1.0, 5.0])
+    for k, t in enumerate(res.t):
+        assert _l1(res.p[k], _ou_exact(grid, t), grid) < 2e-5
+    # Moments of the density follow the exact Gaussian ones.
+    x = grid.centres[0]
+    mean = np.sum(res.p[-1] * x * grid.volumes())
+    assert abs(mean - 2 * np.exp(-5.0)) < 1e-4
+
+
+def test_problem_f2_steady_state_is_the_barometric_law_to_round_off():
+    dyn = ib.Dynamics(potential=ConstantForce([0.0, -5.0]), diffusion=0.1)
+    grid = ib.Grid(ib.Box([0, 0], [1, 1]), (128, 128))
+    p = ib.stationary_density(dyn, grid)
+    y = grid.centres[1]
+    exact = np.broadcast_to(np.exp(-50 * y), grid.shape)
+    exact = exact / grid.integrate(exact)
+    assert _l1(p, exact, grid) <= 1e-10
+
+
+def _sediment_reference(n):
+    dyn = ib.Dynamics(potential=ConstantForce([0.0, -5.0]), diffusion=0.1)
+    grid = ib.Grid(ib.Box([0, 0], [1, 1]), (n, n))
+    res = ib.solve_fokker_planck(dyn, grid, ib.gaussian_density(grid, [0.5, 0.8], 0.05), (0.0, 0.1),
+                                 tol=1e-8)
+    return grid, res.p[-1]
+
+
+def _coarsen(p, factor):
+    n = p.shape[0] // factor
+    return p.reshape(n, factor, n, factor).mean(axis=(1, 3))
+
+
+def test_problem_f2_transient_converges_to_a_fine_reference():
+    fine_grid, fine = _sediment_reference(128)
+    errors = []
+    for n in (16, 32, 64):
+        grid, p = _sediment_reference(n)
+        errors.append(_l1(p, _coarsen(fine, 128 // n), grid))
+    rates = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
+    assert np.all(rates > 1.5), f"errors {errors}, rates {rates}"
+    assert errors[-1] < 2e-2
+
+
+def _survival_series(x0, t, length, d_coef, terms=400):
+    """Survival in [0, L] with absorbing ends, for each start in ``x0`` (array) at times ``t``."""
+    x0 = np.atleast_1d(x0)
+    n = np.arange(1, terms + 1)[:, None, None]
+    k = n * np.pi / length
+    coeff = 2 / (n * np.pi) * (1 - (-1.0) ** n) * np.sin(k * x0[None, :, None])
+    out = np.sum(coeff * np.exp(-(k**2) * d_coef * np.asarray(t)[None, None, :]), axis=0)
+    return out[0] if out.shape[0] == 1 else out
+
+
+def test_absorbing_interval_survival_matches_the_exact_series():
+    d_coef, length = 0.5, 1.0
+    grid = ib.Grid(ib.Box(0.0, length, boundaries="absorbing"), 800)
+    t_eval = np.array([0.0, 0.02, 0.05, 0.1, 0.3, 0.6])
+    res = ib.solve_fokker_planck(ib.Dynamics(diffusion=d_coef), grid, ib.gaussian_density(grid, 0.3, 0.01),
+                                 (0.0, 0.6), t_eval=t_eval, tol=1e-10)
+    # Exact survival of the initial density: the series averaged over the starting cells.
+    weights = res.p[0] * grid.volumes()
+    exact = weights @ _survival_series(grid.centres[0], t_eval, length, d_coef)
+    np.testing.assert_allclose(res.mass[1:], exact[1:], atol=5e-5)
+    # Probability is accounted for: what left went through the two faces.
+    np.testing.assert_allclose(res.mass + res.absorbed.sum(axis=1), 1.0, atol=1e-12)
+    assert res.absorbed[-1, 0] > res.absorbed[-1, 1]  # x0 = 0.3 is nearer the lower face
+    # The outflow rate is the first-passage density -dS/dt.
+    dsdt = weights @ np.gradient(_survival_series(grid.centres[0], np.array([0.29, 0.3, 0.31]), length, d_coef),
+                                 0.01, axis=1)[:, 1]
+    assert abs(res.outflow_rate[4].sum() + dsdt) < 2e-3 * abs(dsdt)
+
+
+def test_glass_free_diffusion_from_the_axis_matches_the_3d_gaussian():
+    glass = ib.Cylinder(radius=1.5, height=3.0)
+    grid = ib.Grid(glass, (75, 150))
+    s0, d_coef, t = 0.1, 0.5, 0.05
+    p0 = ib.gaussian_density(grid, [0, 0, 1.5], [s0, s0])
+    res = ib.solve_fokker_planck(ib.Dynamics(diffusion=d_coef), grid, p0, (0.0, t), tol=1e-8)
+    var = s0**2 + 2 * d_coef * t
+    exact = grid.evaluate(lambda r, z: np.exp(-(r**2 + (z - 1.5) ** 2) / (2 * var)) / (2 * np.pi * var) ** 1.5)
+    assert _l1(res.p[-1], exact, grid) < 1e-2
+    assert abs(res.mass[-1] - 1.0) < 1e-12
+    r = grid.centres[0][:, None]
+    mean_r2 = np.sum(res.p[-1] * r**2 * grid.volumes())
+    assert abs(mean_r2 - 2 * var) < 5e-3 * 2 * var
+
+
+def test_switched_stiffness_follows_exact_gaussian_moments():
+    dyn = ib.Dynamics(potential=Harmonic(1.0), diffusion=1.0, potential_scale=ib.Schedule([0.5], [1.0, 4.0]))
+    grid = ib.Grid(ib.Box(-6.0, 6.0), 2000)
+    res = ib.solve_fokker_planck(dyn, grid, ib.gaussian_density(grid, 2.0, 0.1), (0.0, 1.0), t_eval=[0.5, 1.0],
+                                 tol=1e-10)
+    x = grid.centres[0]
+    w = grid.volumes()
+    m1, v1 = 2 * np.exp(-0.5), 1 + (0.01 - 1) * np.exp(-1.0)
+    m2 = m1 * np.exp(-2.0)
+    v2 = v1 * np.exp(-4.0) + 0.25 * (1 - np.exp(-4.0))
+    for k, (m, v) in enumerate(((m1, v1), (m2, v2))):
+        mean = np.sum(res.p[k] * x * w)
+        var = np.sum(res.p[k] * (x - mean) ** 2 * w)
+        assert abs(mean - m) < 1e-4 and abs(var - v) < 1e-4 * v
+
+
+def test_space_dependent_diffusion_stationary_density_is_the_ito_law():
+    """Zero flux, J = a p - d(Dp)/dx = 0: p ∝ exp(∫ a / D) / D (Itô)."""
+    field = ib.DiffusionField.from_function(lambda x: 0.4 + 0.3 * np.sin(2 * x) ** 2, -3.0, 3.0, nodes=3001)
+    dyn = ib.Dynamics(potential=Harmonic(1.0), diffusion=field)
+    grid = ib.Grid(ib.Box(-3.0, 3.0), 1200)
+    p = ib.stationary_density(dyn, grid)
+    x = np.linspace(-3, 3, 60001)
+    d_x = 0.4 + 0.3 * np.sin(2 * x) ** 2
+    integrand = -x / d_x
+    phi = np.concatenate([[0], np.cumsum(0.5 * (integrand[1:] + integrand[:-1]) * np.diff(x))])
+    exact = np.exp(phi) / d_x
+    exact_cells = np.interp(grid.centres[0], x, exact)
+    exact_cells /= grid.integrate(exact_cells)
+    assert _l1(p, exact_cells, grid) < 1e-4
+    # The particle engine on the same Dynamics reaches the same law.
+    rng = np.random.default_rng(1)
+    cdf = np.cumsum(p * grid.volumes())
+    start = np.interp(rng.random(20_000), np.concatenate([[0], cdf]), grid.edges[0])[:, None]
+    parts = ib.simulate(dyn, start, (0.0, 3.0), dt=2e-3, seed=3, domain=ib.Box(-3.0, 3.0), scheme="milstein")
+    edges = grid.edges[0]
+    law = lambda v: np.interp(v, edges, np.concatenate([[0], cdf]))  # noqa: E731
+    assert stats.kstest(parts.positions[-1, :, 0], law).pvalue > 1e-3
+
+
+def test_gravity_in_the_glass_reaches_the_barometric_law_with_a_reflecting_bottom():
+    glass = ib.Cylinder(radius=1.0, height=1.0)
+    dyn = ib.Dynamics(potential=ConstantForce([0, 0, -2.0]), diffusion=0.5)
+    grid = ib.Grid(glass, (20, 200))
+    p = ib.stationary_density(dyn, grid)
+    z = grid.centres[1]
+    exact = np.broadcast_to(np.exp(-4 * z), grid.shape)
+    exact = exact / grid.integrate(exact)
+    assert _l1(p, exact, grid) < 1e-11
+
+
+def test_tilted_ring_carries_a_steady_current():
+    """Constant force on a periodic interval: uniform density and J = mu F p everywhere."""
+    dyn = ib.Dynamics(potential=ConstantForce([0.7]), diffusion=0.3)
+    grid = ib.Grid(ib.Box(0.0, 2.0, boundaries="periodic"), 64)
+    p = ib.stationary_density(dyn, grid)
+    np.testing.assert_allclose(p, 0.5, rtol=1e-10)
+    res = ib.solve_fokker_planck(dyn, grid, ib.gaussian_density(grid, 0.5, 0.1), (0.0, 20.0))
+    np.testing.assert_allclose(res.current[0][-1], 0.7 * 0.5, rtol=1e-6)
+
+
+def test_continuity_mass_in_a_region_changes_by_the_flux_through_its_boundary():
+    dyn = ib.Dynamics(potential=ConstantForce([0.0, -1.0]) + Harmonic([1.0, 0.0]), diffusion=0.2)
+    grid = ib.Grid(ib.Box([-1, 0], [1, 1], boundaries=[("periodic"), ("reflecting", "absorbing")]), (40, 40))
+    t_eval = np.linspace(0.2, 0.4, 201)
+    res = ib.solve_fokker_planck(dyn, grid, ib.gaussian_density(grid, [0.2, 0.6], 0.1), (0.0, 0.4),
+                                 t_eval=t_eval, tol=1e-11)
+    xc, yc = np.meshgrid(*grid.centres, indexing="ij")
+    region = (xc ** 2 + (yc - 0.5) ** 2) < 0.3**2
+    mass = res.mass_in(region)
+    dmdt = np.gradient(mass, t_eval)
+    flux = res.flux_out_of(region)
+    np.testing.assert_allclose(dmdt[5:-5], -flux[5:-5], atol=1e-4 * np.max(np.abs(flux)) + 1e-9)
+    # The whole domain: its boundary flux is the absorbed outflow.
+    everything = np.ones(grid.shape, dtype=bool)
+    np.testing.assert_allclose(res.flux_out_of(everything), res.outflow_rate.sum(axis=1), rtol=1e-10, atol=1e-14)
