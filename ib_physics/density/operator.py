@@ -31,10 +31,13 @@ def bernoulli(z: np.ndarray) -> np.ndarray:
     """B(z) = z / (exp(z) - 1), accurate near 0 and for large |z|."""
     z = np.asarray(z, dtype=float)
     small = np.abs(z) < 1e-6
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        out = z / np.expm1(z)
-    out = np.where(small, 1.0 - 0.5 * z + z * z / 12.0, out)
-    return np.where(np.isinf(np.exp(np.minimum(z, 800))) & (z > 0), 0.0, out)
+    safe = np.where(small, 1.0, z)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        # z e^-z / (1 - e^-z) for z > 0 never overflows; z / (e^z - 1) for z < 0 neither.
+        positive = safe * np.exp(-np.abs(safe)) / -np.expm1(-np.abs(safe))
+        negative = safe / np.expm1(safe)
+    out = np.where(safe > 0, positive, negative)
+    return np.where(small, 1.0 - 0.5 * z + z * z / 12.0, out)
 
 
 @dataclass(frozen=True, eq=False)

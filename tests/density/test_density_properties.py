@@ -36,6 +36,7 @@ def problems(draw, allow_absorbing=True):
     return dyn, ib.Grid(box, shape), seed
 
 
+@pytest.mark.filterwarnings("ignore::ib_physics.DensityWarning")  # coarse random grids on purpose
 @given(problems(allow_absorbing=False))
 def test_mass_is_conserved_and_density_stays_non_negative(problem):
     dyn, grid, seed = problem
@@ -47,6 +48,7 @@ def test_mass_is_conserved_and_density_stays_non_negative(problem):
     assert res.diagnostics["mass_error"] < 1e-12
 
 
+@pytest.mark.filterwarnings("ignore::ib_physics.DensityWarning")
 @given(problems())
 def test_probability_is_either_inside_or_absorbed(problem):
     dyn, grid, seed = problem
