@@ -56,6 +56,9 @@ class Operator:
         Outflow rate through each domain face (zero rows for non-absorbing faces).
     max_cell_peclet : float
         Largest |z| over interior faces.
+    axis_matrices : tuple of scipy.sparse.csr_matrix
+        The part of ``matrix`` coupling cells along each grid axis (their sum is ``matrix``);
+        used by the split preconditioner of the 3D path.
     """
 
     matrix: sp.csr_matrix
@@ -63,6 +66,7 @@ class Operator:
     face_shapes: tuple[tuple[int, ...], ...]
     outflow: np.ndarray
     max_cell_peclet: float
+    axis_matrices: tuple[sp.csr_matrix, ...] = ()
 
 
 def _physical_axis(grid: Grid, axis: int) -> int:
@@ -105,6 +109,7 @@ def assemble(dynamics: Dynamics, grid: Grid, plan: DynamicsPlan, segment: int) -
     vals: list[np.ndarray] = []
     face_flux = []
     face_shapes = []
+    axis_matrices = []
     n_faces = 2 * grid.ndim
     outflow = np.zeros((n_faces, n))
     max_z = 0.0
@@ -118,6 +123,7 @@ def assemble(dynamics: Dynamics, grid: Grid, plan: DynamicsPlan, segment: int) -
         vals.append(v.ravel())
 
     for axis in range(grid.ndim):
+        first_entry = len(rows)
         phys = _physical_axis(grid, axis)
         h = spacing[axis]
         nk = shape[axis]
@@ -214,6 +220,9 @@ def assemble(dynamics: Dynamics, grid: Grid, plan: DynamicsPlan, segment: int) -
                 f_cols.append(cells.ravel())
                 f_vals.append(sign * rate.ravel())
         n_f = int(np.prod(fshape))
+        axis_matrices.append(sp.csr_matrix((np.concatenate(vals[first_entry:]), (np.concatenate(rows[first_entry:]),
+                                                                               np.concatenate(cols[first_entry:]))),
+                                           shape=(n, n)))
         if f_rows:
             face_flux.append(sp.csr_matrix((np.concatenate(f_vals), (np.concatenate(f_rows), np.concatenate(f_cols))),
                                            shape=(n_f, n)))
@@ -223,4 +232,4 @@ def assemble(dynamics: Dynamics, grid: Grid, plan: DynamicsPlan, segment: int) -
     if not np.all(np.isfinite(matrix.data)):
         raise ValueError("the drift or diffusion is not finite somewhere on the grid.")
     return Operator(matrix=matrix, face_flux=tuple(face_flux), face_shapes=tuple(face_shapes), outflow=outflow,
-                    max_cell_peclet=max_z)
+                    max_cell_peclet=max_z, axis_matrices=tuple(axis_matrices))
