@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["as_float_vector", "check_finite_positive", "check_finite_scalar", "check_int_range"]
+__all__ = ["as_float_vector", "check_finite_positive", "check_finite_scalar", "check_int_range", "check_t_span"]
 
 
 def check_finite_scalar(value: Any, name: str) -> float:
@@ -55,3 +55,16 @@ def as_float_vector(value: Any, name: str) -> np.ndarray:
         raise ValueError(f"`{name}` must be finite, got {arr.tolist()}.")
     arr.flags.writeable = False
     return arr
+
+
+def check_t_span(t_span: Any) -> tuple[float, float]:
+    """A pair of finite times with t1 > t0."""
+    try:
+        t0, t1 = t_span
+    except (TypeError, ValueError):
+        raise TypeError("`t_span` must be a pair (t0, t1).") from None
+    t0 = check_finite_scalar(t0, "t_span[0]")
+    t1 = check_finite_scalar(t1, "t_span[1]")
+    if not t1 > t0:
+        raise ValueError(f"`t_span` must have t1 > t0, got ({t0}, {t1}).")
+    return t0, t1

@@ -103,6 +103,17 @@ def read_arrays(group: Any, names: list[str]) -> dict[str, np.ndarray | None]:
     return {n: (group[n][()] if n in group else None) for n in names}
 
 
+def read_group(path: str | os.PathLike[str], group: str, reader: Any, what: str) -> Any:
+    """Open an ib_physics file, check its schema and return ``reader(file[group])``."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        check_schema(f, path)
+        if group not in f:
+            raise ValueError(f"{path} holds no {what} (no '{group}' group).")
+        return reader(f[group])
+
+
 def check_schema(f: Any, path: str | os.PathLike[str]) -> None:
     """Refuse files without a schema version or from a newer layout."""
     version = f.attrs.get("schema_version")

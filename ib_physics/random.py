@@ -165,8 +165,6 @@ def _normal_slow(word, draw, particle, k0, k1):
     Further words come from the rejection side stream of ``draw``.
     """
     attempt = np.uint64(0)
-    spare = np.uint64(0)
-    have_spare = False
     while True:
         layer = word & np.uint64(0xFF)
         negative = (word >> np.uint64(8)) & np.uint64(1)
@@ -270,14 +268,16 @@ def _as_range(value: int | tuple[int, int], name: str) -> tuple[int, int]:
 
 
 
-@inline_kernel
+@kernel
 def fill_lane_normals(words, normals, block0, n_words, first_particle, lanes, k0, k1):
     """Normals ``2 * block0 + r`` (r < ``n_words``) of particles ``first_particle + g`` (g < ``lanes``).
 
     Written to ``normals[r, g]``; ``words`` (n_words, lanes) is scratch. The Philox
     blocks and the ziggurat's fast path run as loops over lanes that LLVM vectorises;
     the rare misses of the fast path are redone afterwards by :func:`_normal_slow`.
-    Bitwise the same numbers as :func:`normal_from_word` on the same words.
+    Bitwise the same numbers as :func:`normal_from_word` on the same words. A regular
+    (not inlined) kernel: one call fills two steps of all lanes, so the call costs
+    nothing measurable, and the engines' kernels compile in seconds.
     """
     for j in range(n_words // 2):
         for g in range(lanes):
@@ -310,13 +310,13 @@ def normals_checksum(k0, k1, n_particles, n_draws, lanes):
     vectorised Philox blocks and ziggurat, exactly like the particle kernels, with
     no SDE step. ``n_draws`` must be a multiple of 6.
     """
-    total = 0.0
     words = np.empty((6, lanes), dtype=np.uint64)
     normals = np.empty((6, lanes))
+    sums = np.zeros(lanes)  # one accumulator per lane, so the sum is no serial dependency chain
     for p0 in range(0, n_particles, lanes):
         for block in range(0, n_draws // 2, 3):
             fill_lane_normals(words, normals, np.uint64(block), 6, p0, lanes, k0, k1)
-            for g in range(min(lanes, n_particles - p0)):
-                for r in range(6):
-                    total += normals[r, g]
-    return total
+            for r in range(6):
+                for g in range(lanes):
+                    sums[g] += normals[r, g]
+    return sums.sum()

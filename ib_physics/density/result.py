@@ -141,10 +141,4 @@ def read_density_result(g: Any) -> DensityResult:
 
 def load_density_result(path: str | os.PathLike[str]) -> DensityResult:
     """Read a :class:`DensityResult` saved with :meth:`DensityResult.save`."""
-    import h5py
-
-    with h5py.File(path, "r") as f:
-        io.check_schema(f, path)
-        if _GROUP not in f:
-            raise ValueError(f"{path} holds no density result (no '{_GROUP}' group).")
-        return read_density_result(f[_GROUP])
+    return io.read_group(path, _GROUP, read_density_result, "density result")

@@ -22,7 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from .._validation import check_finite_positive, check_finite_scalar
+from .._validation import check_finite_positive, check_finite_scalar, check_t_span
 from ..dynamics import Dynamics
 from .grid import Grid
 from .operator import Operator, assemble
@@ -158,7 +158,7 @@ def solve_fokker_planck(
         raise TypeError(f"`dynamics` must be an ib_physics.Dynamics, got {type(dynamics).__name__}.")
     if not isinstance(grid, Grid):
         raise TypeError(f"`grid` must be an ib_physics.Grid, got {type(grid).__name__}.")
-    t0, t1 = _check_span(t_span)
+    t0, t1 = check_t_span(t_span)
     y0 = initial_values(grid, p0)
     tol = check_finite_positive(tol, "tol")
     out_t = _check_t_eval(t_eval, t0, t1)
@@ -310,18 +310,6 @@ def _first_step(op: Operator, y: np.ndarray, vol: np.ndarray, tol: float, span: 
     if curvature <= 0:
         return span
     return float(min(span, np.sqrt(2.0 * tol / curvature)))
-
-
-def _check_span(t_span: Any) -> tuple[float, float]:
-    try:
-        t0, t1 = t_span
-    except (TypeError, ValueError):
-        raise TypeError("`t_span` must be a pair (t0, t1).") from None
-    t0 = check_finite_scalar(t0, "t_span[0]")
-    t1 = check_finite_scalar(t1, "t_span[1]")
-    if not t1 > t0:
-        raise ValueError(f"`t_span` must have t1 > t0, got ({t0}, {t1}).")
-    return t0, t1
 
 
 def _check_t_eval(t_eval: Any, t0: float, t1: float) -> np.ndarray:

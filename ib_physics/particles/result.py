@@ -221,10 +221,4 @@ def read_particle_result(g: Any) -> ParticleResult:
 
 def load_particle_result(path: str | os.PathLike[str]) -> ParticleResult:
     """Read a :class:`ParticleResult` saved with :meth:`ParticleResult.save`."""
-    import h5py
-
-    with h5py.File(path, "r") as f:
-        io.check_schema(f, path)
-        if _GROUP not in f:
-            raise ValueError(f"{path} holds no particle result (no '{_GROUP}' group).")
-        return read_particle_result(f[_GROUP])
+    return io.read_group(path, _GROUP, read_particle_result, "particle result")

@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .. import io
-from .._validation import check_finite_positive, check_finite_scalar, check_int_range
+from .._validation import check_finite_positive, check_t_span, check_int_range
 from ..domains import Box, Cylinder, unbounded_kernel_arrays
 from ..dynamics import Dynamics, DynamicsPlan
 from ..parallel import ThreadRunner, resolve_threads
@@ -157,7 +157,7 @@ def simulate(
     if not isinstance(dynamics, Dynamics):
         raise TypeError(f"`dynamics` must be an ib_physics.Dynamics, got {type(dynamics).__name__}.")
     sch = get_scheme(scheme)
-    t0, t1 = _check_t_span(t_span)
+    t0, t1 = check_t_span(t_span)
     dt = check_finite_positive(dt, "dt")
     n_steps = _whole_steps(t1 - t0, dt, "t_span")
     x_init = _initial_positions(x0, n_particles, dynamics, domain)
@@ -308,18 +308,6 @@ def simulate(
 
 
 # ----------------------------------------------------------------------------- validation
-
-def _check_t_span(t_span: Any) -> tuple[float, float]:
-    try:
-        t0, t1 = t_span
-    except (TypeError, ValueError):
-        raise TypeError("`t_span` must be a pair (t0, t1).") from None
-    t0 = check_finite_scalar(t0, "t_span[0]")
-    t1 = check_finite_scalar(t1, "t_span[1]")
-    if not t1 > t0:
-        raise ValueError(f"`t_span` must have t1 > t0, got ({t0}, {t1}).")
-    return t0, t1
-
 
 def _whole_steps(length: float, dt: float, name: str) -> int:
     steps = length / dt

@@ -57,7 +57,7 @@ def test_free_diffusion_between_reflecting_walls_matches_image_series():
     assert res.survival[-1] == 1.0
     for k, t in enumerate(t_eval):
         sample = res.positions[k, :, 0]
-        p = stats.kstest(sample, lambda x: _reflected_cdf(np.atleast_1d(x), x0, t, length, d_coef)).pvalue
+        p = stats.kstest(sample, lambda x, t=t: _reflected_cdf(np.atleast_1d(x), x0, t, length, d_coef)).pvalue
         assert p > 1e-3, f"KS p={p} at t={t}"
 
 

@@ -1,0 +1,223 @@
+"""Benchmarks F1 and F2 (BENCHMARKS.md): time to accuracy of the density engine and its peers.
+
+F1: 1D Ornstein–Uhlenbeck, drift -x, D = 1, initial N(2, 0.1^2), [-6, 6] reflecting; exact Gaussian.
+F2: 2D sedimentation, drift (0, -5), D = 0.1, [0, 1]^2 reflecting, blob at (0.5, 0.8), sigma 0.05;
+    exact: diffusion in x (cosine series, cell averages) times the barometric law in y (its transient
+    has decayed by e^-300 at t = 5).
+3D: Ornstein–Uhlenbeck in [-5, 5]^3, drift -x, D = 1, initial N((1, -0.5, 0.5), 0.5^2), t = 1, 64^3.
+
+Prints wall seconds and L1 = sum |p - p_exact| dV for ib_physics and, measured in the same run,
+FiPy (ExponentialConvectionTerm, LU solver at 1e-12, backward Euler), py-pde (adaptive explicit
+Runge–Kutta, Robin no-flux) and fplanck, when importable. Peers need the `bench` extra.
+
+    python benchmarks/density.py [--quick] [--skip-3d]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+from scipy.special import erf  # noqa: E402
+
+
+def f1_exact(edges: np.ndarray, t: float) -> np.ndarray:
+    mean, var = 2 * np.exp(-t), 1 + (0.01 - 1) * np.exp(-2 * t)
+    cdf = 0.5 * (1 + erf((edges - mean) / np.sqrt(2 * var)))
+    return np.diff(cdf) / np.diff(edges)
+
+
+def f2_exact(n: int, t: float) -> np.ndarray:
+    """Cell averages on an n x n grid: x-diffusion series times the barometric y-law."""
+    e = np.linspace(0, 1, n + 1)
+    d, s, x0 = 0.1, 0.05, 0.5
+    k = np.arange(1, 200)[:, None]
+    # Cosine series of the Gaussian blob (its mass outside [0, 1] is < 1e-20).
+    coeff = 2 * np.cos(k * np.pi * x0) * np.exp(-0.5 * (k * np.pi * s) ** 2) * np.exp(-(k * np.pi) ** 2 * d * t)
+    px = 1 + np.sum(coeff * (np.sin(k * np.pi * e[1:]) - np.sin(k * np.pi * e[:-1])) / (k * np.pi), axis=0) / np.diff(e)
+    py = (np.exp(-50 * e[:-1]) - np.exp(-50 * e[1:])) / (1 - np.exp(-50.0)) / np.diff(e)
+    return np.multiply.outer(px, py)
+
+
+def ib_f1(n: int, t_end: float, tol: float) -> tuple[float, float]:
+    import ib_physics as ib
+    from ib_physics.potentials import Harmonic
+
+    grid = ib.Grid(ib.Box(-6.0, 6.0), n)
+    p0 = ib.gaussian_density(grid, 2.0, 0.1)
+    t0 = time.perf_counter()
+    res = ib.solve_fokker_planck(ib.Dynamics(potential=Harmonic(1.0), diffusion=1.0), grid, p0, (0.0, t_end), tol=tol)
+    wall = time.perf_counter() - t0
+    return wall, float(np.sum(np.abs(res.p[-1] - f1_exact(grid.edges[0], t_end)) * grid.volumes()))
+
+
+def ib_f2(n: int, t_end: float | None, tol: float, max_step: float) -> tuple[float, float]:
+    import ib_physics as ib
+    from ib_physics.potentials import ConstantForce
+
+    dyn = ib.Dynamics(potential=ConstantForce([0.0, -5.0]), diffusion=0.1)
+    grid = ib.Grid(ib.Box([0, 0], [1, 1]), (n, n))
+    t0 = time.perf_counter()
+    if t_end is None:
+        p = ib.stationary_density(dyn, grid)
+        y = grid.centres[1]
+        exact = np.broadcast_to(np.exp(-50 * y), grid.shape)
+        exact = exact / grid.integrate(exact)  # equilibrium on the cell centres
+    else:
+        p = ib.solve_fokker_planck(dyn, grid, ib.gaussian_density(grid, [0.5, 0.8], 0.05), (0.0, t_end), tol=tol,
+                                   max_step=max_step).p[-1]
+        exact = f2_exact(n, t_end)
+    wall = time.perf_counter() - t0
+    return wall, float(np.sum(np.abs(p - exact) * grid.volumes()))
+
+
+def ib_ou3d(n: int, tol: float) -> tuple[float, float]:
+    import ib_physics as ib
+    from ib_physics.potentials import Harmonic
+
+    grid = ib.Grid(ib.Box([-5.0] * 3, [5.0] * 3), (n, n, n))
+    m0 = np.array([1.0, -0.5, 0.5])
+    p0 = ib.gaussian_density(grid, m0, 0.5)
+    t0 = time.perf_counter()
+    res = ib.solve_fokker_planck(ib.Dynamics(potential=Harmonic(1.0), diffusion=1.0), grid, p0, (0.0, 1.0), tol=tol)
+    wall = time.perf_counter() - t0
+    exact = ib.gaussian_density(grid, m0 * np.exp(-1.0), np.sqrt(1 + (0.25 - 1) * np.exp(-2.0)))
+    return wall, float(np.sum(np.abs(res.p[-1] - exact) * grid.volumes()))
+
+
+def fipy_f1(n: int, t_end: float, dt: float) -> tuple[float, float]:
+    import fipy
+    from fipy.solvers.scipy import LinearLUSolver
+
+    mesh = fipy.Grid1D(nx=n, dx=12.0 / n) + [[-6.0]]
+    edges = np.linspace(-6, 6, n + 1)
+    phi = fipy.CellVariable(mesh=mesh, value=f1_exact(edges, 0.0))
+    velocity = -1.0 * mesh.faceCenters  # drift a = -x on the faces (a rank-1 face variable)
+    eq = fipy.TransientTerm() == fipy.DiffusionTerm(coeff=1.0) - fipy.ExponentialConvectionTerm(coeff=velocity)
+    solver = LinearLUSolver(tolerance=1e-12)
+    t0 = time.perf_counter()
+    for _ in range(int(round(t_end / dt))):
+        eq.solve(var=phi, dt=dt, solver=solver)
+    wall = time.perf_counter() - t0
+    return wall, float(np.sum(np.abs(np.asarray(phi.value) - f1_exact(edges, t_end)) * np.diff(edges)))
+
+
+def fipy_f2(n: int, t_end: float | None, dt: float) -> tuple[float, float]:
+    import fipy
+    from fipy.solvers.scipy import LinearLUSolver
+
+    mesh = fipy.Grid2D(nx=n, ny=n, dx=1.0 / n, dy=1.0 / n)
+    x, y = mesh.cellCenters
+    blob = np.exp(-((np.asarray(x) - 0.5) ** 2 + (np.asarray(y) - 0.8) ** 2) / (2 * 0.05**2))
+    phi = fipy.CellVariable(mesh=mesh, value=blob / (blob.sum() / n**2))
+    velocity = fipy.FaceVariable(mesh=mesh, rank=1, value=np.array([[0.0], [-5.0]]) * np.ones((1, mesh.numberOfFaces)))
+    solver = LinearLUSolver(tolerance=1e-12)
+    t0 = time.perf_counter()
+    if t_end is None:
+        eq = fipy.TransientTerm() == fipy.DiffusionTerm(coeff=0.1) - fipy.ExponentialConvectionTerm(coeff=velocity)
+        eq.solve(var=phi, dt=1e8, solver=solver)  # one huge implicit step: the steady state
+        yc = np.asarray(y).reshape(n, n)
+        exact = np.exp(-50 * yc)
+        exact = exact / (exact.sum() / n**2)
+    else:
+        eq = fipy.TransientTerm() == fipy.DiffusionTerm(coeff=0.1) - fipy.ExponentialConvectionTerm(coeff=velocity)
+        for _ in range(int(round(t_end / dt))):
+            eq.solve(var=phi, dt=dt, solver=solver)
+        exact = f2_exact(n, t_end).T  # FiPy orders cells x fastest
+    wall = time.perf_counter() - t0
+    return wall, float(np.sum(np.abs(np.asarray(phi.value).reshape(n, n) - exact.reshape(n, n))) / n**2)
+
+
+def pypde_f1(n: int, t_end: float) -> tuple[float, float]:
+    import pde
+
+    grid = pde.CartesianGrid([[-6.0, 6.0]], [n])
+    edges = np.linspace(-6, 6, n + 1)
+    field = pde.ScalarField(grid, f1_exact(edges, 0.0))
+    # No flux, p' + x p = 0 at x = +-6, as Robin conditions on the outward derivative.
+    eq = pde.PDE({"p": "laplace(p) + d_dx(x * p)"}, bc={"type": "mixed", "value": 6.0})
+    eq.solve(field, t_range=1e-3, solver="runge-kutta", adaptive=True, tracker=None)  # JIT, reported apart
+    t0 = time.perf_counter()
+    out = eq.solve(field, t_range=t_end, solver="runge-kutta", adaptive=True, tracker=None)
+    wall = time.perf_counter() - t0
+    return wall, float(np.sum(np.abs(out.data - f1_exact(edges, t_end)) * np.diff(edges)))
+
+
+def fplanck_available() -> str | None:
+    try:
+        import fplanck  # noqa: F401
+
+        from fplanck import fokker_planck  # noqa: F401
+    except Exception as exc:  # 0.2.2 (what Python 3.11 gets) fails on NumPy 2
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0][:80]}"
+    return None
+
+
+def run(label: str, fn, *args) -> tuple[float, float] | None:
+    try:
+        wall, err = fn(*args)
+    except ImportError as exc:
+        print(f"  {label}: skipped ({exc.name} not installed)")
+        return None
+    except Exception as exc:
+        print(f"  {label}: failed ({type(exc).__name__}: {str(exc).splitlines()[0][:100]})")
+        return None
+    print(f"  {label}: {wall:.3f} s, L1 {err:.2e}")
+    return wall, err
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="skip the slow peer runs on 256^2")
+    parser.add_argument("--skip-3d", action="store_true")
+    args = parser.parse_args()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} logical CPUs, Python {platform.python_version()}; "
+          "one thread; wall seconds of warm runs")
+    ib_f1(100, 0.1, 1e-6)
+    ib_f2(16, 0.1, 1e-4, 0.05)  # warm-up (imports, compilation)
+    rows = []
+
+    def row(problem: str, ours: tuple[float, float] | None, peers: dict[str, tuple[float, float] | None]) -> None:
+        rows.append((problem, ours, peers))
+
+    print("F1, 1000 cells, t = 5")
+    ours = run("ib_physics", ib_f1, 1000, 5.0, 1e-8)
+    row("F1 1000, t=5", ours, {"FiPy": run("FiPy dt=1e-3", fipy_f1, 1000, 5.0, 1e-3),
+                                "py-pde": run("py-pde", pypde_f1, 1000, 5.0)})
+    print("F1, 5000 cells, t = 1")
+    ours = run("ib_physics", ib_f1, 5000, 1.0, 3e-9)
+    row("F1 5000, t=1", ours, {"FiPy": run("FiPy dt=2e-4", fipy_f1, 5000, 1.0, 2e-4),
+                                "py-pde": None if args.quick else run("py-pde", pypde_f1, 5000, 1.0)})
+    print("F2, 128^2, t = 5")
+    ours = run("ib_physics", ib_f2, 128, 5.0, 1e-4, 0.05)
+    row("F2 128^2, t=5", ours, {"FiPy": run("FiPy dt=1e-2", fipy_f2, 128, 5.0, 1e-2)})
+    print("F2, 256^2, t = 5")
+    ours = run("ib_physics", ib_f2, 256, 5.0, 1e-4, 0.05)
+    row("F2 256^2, t=5", ours, {"FiPy": None if args.quick else run("FiPy dt=1e-2", fipy_f2, 256, 5.0, 1e-2)})
+    print("F2, 256^2, steady state")
+    ours = run("ib_physics", ib_f2, 256, None, 0.0, 0.0)
+    row("F2 256^2, steady", ours, {"FiPy": run("FiPy one huge step", fipy_f2, 256, None, 0.0)})
+    if not args.skip_3d:
+        print("3D Ornstein–Uhlenbeck, 64^3, t = 1")
+        row("OU 3D 64^3, t=1", run("ib_physics", ib_ou3d, 64, 1e-5), {})
+    why = fplanck_available()
+    if why:
+        print(f"fplanck: not importable here ({why}); BENCHMARKS.md quotes its figures from Python >= 3.12.")
+    print("\n| problem | ib_physics s (L1) | FiPy s (L1) | py-pde s (L1) | FiPy / ib_physics |")
+    print("|---|---|---|---|---|")
+    for problem, ours, peers in rows:
+        def fmt(v):
+            return "—" if v is None else f"{v[0]:.2f} ({v[1]:.1e})"
+        fipy = peers.get("FiPy")
+        ratio = f"{fipy[0] / ours[0]:.1f}x" if (fipy and ours) else "—"
+        print(f"| {problem} | {fmt(ours)} | {fmt(fipy)} | {fmt(peers.get('py-pde'))} | {ratio} |")
+
+
+if __name__ == "__main__":
+    main()
