@@ -191,7 +191,7 @@ def main() -> None:
     row("F1 1000, t=5", ours, {"FiPy": run("FiPy dt=1e-2", fipy_f1, 1000, 5.0, 1e-2),
                                 "py-pde": run("py-pde", pypde_f1, 1000, 5.0)})
     print("F1, 5000 cells, t = 1")
-    ours = run("ib_physics", ib_f1, 5000, 1.0, 3e-9)
+    ours = run("ib_physics", ib_f1, 5000, 1.0, 2e-8)
     row("F1 5000, t=1", ours, {"FiPy": run("FiPy dt=1e-3", fipy_f1, 5000, 1.0, 1e-3),
                                 "py-pde": None if args.quick else run("py-pde", pypde_f1, 5000, 1.0)})
     print("F2, 128^2, t = 5")

@@ -21,6 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+from scipy.linalg import lapack
 
 from .._validation import check_finite_positive, check_finite_scalar, check_t_span
 from ..dynamics import Dynamics
@@ -35,17 +36,23 @@ class DensityWarning(UserWarning):
     """The grid resolves the solution poorly (large cell Péclet number, mass piled at a wall)."""
 
 
-def _lagrange(ts: Sequence[float], t: float) -> np.ndarray:
-    """Weights of the Lagrange polynomial through ``ts`` evaluated at ``t``."""
-    w = np.ones(len(ts))
+def _lagrange(ts: Sequence[float], t: float) -> list[float]:
+    """Weights of the Lagrange polynomial through ``ts`` evaluated at ``t`` (2 or 3 points)."""
+    w = []
     for i, ti in enumerate(ts):
+        wi = 1.0
         for j, tj in enumerate(ts):
             if i != j:
-                w[i] *= (t - tj) / (ti - tj)
+                wi *= (t - tj) / (ti - tj)
+        w.append(wi)
     return w
 
 
-def _combine(weights: np.ndarray, items: Sequence[np.ndarray]) -> np.ndarray:
+def _combine(weights: Sequence[float], items: Sequence[np.ndarray]) -> np.ndarray:
+    """Sum of weights x items; a unit weight vector (uniform history) returns the item itself."""
+    for i, wi in enumerate(weights):
+        if abs(wi - 1.0) < 1e-12 and all(abs(wj) < 1e-12 for j, wj in enumerate(weights) if j != i):
+            return items[i]
     out = weights[0] * items[0]
     for w, y in zip(weights[1:], items[1:]):
         out = out + w * y
@@ -66,6 +73,8 @@ class _Factorisations:
         self.eye = sp.identity(op.matrix.shape[0], format="csc")
         self.method = method
         self.rtol = rtol
+        coo = op.matrix.tocoo()
+        self.tridiagonal = bool(np.all(np.abs(coo.row - coo.col) <= 1))
         self.cache: dict[float, Any] = {}
         self.count = 0
         self.iterations = 0
@@ -75,9 +84,19 @@ class _Factorisations:
         if solver is None:
             if len(self.cache) >= 12:
                 self.cache.pop(next(iter(self.cache)))
-            if self.method == "direct":
+            system = (self.eye - c * self.matrix).tocsc()
+            if self.method == "direct" and self.tridiagonal:
+                # 1D without periodic wrap: LAPACK's tridiagonal LU, O(n) per solve.
+                d = system.diagonal()
+                dl = system.diagonal(-1)
+                du = system.diagonal(1)
+                dl, d, du, du2, ipiv, info = lapack.dgttrf(dl, d, du)
+                if info != 0:
+                    raise RuntimeError(f"tridiagonal factorisation failed (info {info}).")
+                solver = ("tridiagonal", dl, d, du, du2, ipiv)
+            elif self.method == "direct":
                 # Minimum degree on A^T + A suits the structurally symmetric stencil (half COLAMD's fill).
-                solver = spla.splu((self.eye - c * self.matrix).tocsc(), permc_spec="MMD_AT_PLUS_A")
+                solver = spla.splu(system, permc_spec="MMD_AT_PLUS_A")
             else:
                 solver = [spla.splu((self.eye - c * m).tocsc(), permc_spec="MMD_AT_PLUS_A") for m in self.axes]
             self.cache[c] = solver
@@ -86,6 +105,10 @@ class _Factorisations:
 
     def solve(self, c: float, rhs: np.ndarray) -> np.ndarray:
         solver = self._factor(c)
+        if isinstance(solver, tuple):
+            _, dl, d, du, du2, ipiv = solver
+            x, info = lapack.dgttrs(dl, d, du, du2, ipiv, rhs)
+            return x
         if self.method == "direct":
             return solver.solve(rhs)
         n = rhs.size
