@@ -5,6 +5,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from . import potentials
+from .compare import Comparison, compare, compare_sample, convergence_in_n
 from .density import (DensityResult, DensityWarning, Grid, density_from_particles, gaussian_density,
                       solve_fokker_planck, stationary_density)
 from .domains import Box, Cylinder
@@ -14,6 +15,7 @@ from .particles import ParticleHistogram, ParticleResult, StabilityWarning, simu
 __all__ = [
     "__version__",
     "Box",
+    "Comparison",
     "Cylinder",
     "DensityResult",
     "DensityWarning",
@@ -27,6 +29,9 @@ __all__ = [
     "ParticleHistogram",
     "ParticleResult",
     "Schedule",
+    "compare",
+    "compare_sample",
+    "convergence_in_n",
     "StabilityWarning",
     "potentials",
     "simulate",

@@ -1,0 +1,207 @@
+"""Particles against densities: how far apart are the two views of one Dynamics?
+
+:func:`compare_sample` measures one sample of positions against one density on a
+grid; :func:`compare` does so at every output time that a
+:class:`~ib_physics.ParticleResult` and a :class:`~ib_physics.DensityResult`
+share; :func:`convergence_in_n` reruns the particles at several ensemble sizes
+and fits the slope of the distance against N (−1/2 when only sampling noise
+separates the views).
+
+Distances (all on the density's cells; on the glass particles are binned in
+(r, z) with the rings' volumes):
+
+* ``l1``: Σ |n_i / N − P_i| over cells, twice the total-variation distance, with
+  n_i particle counts, N particles started and P_i the density's probability in
+  cell i (absorbed probability counts in neither). ``l1_floor`` is its expected
+  value for N exact samples, Σ sqrt(2 P_i (1 − P_i) / (π N)).
+* ``ks``: Kolmogorov–Smirnov statistic and p-value of each axis' marginal against
+  the density's marginal (linear within cells).
+* ``wasserstein``: W1 distance of each marginal, ∫ |F_particles − F_density| dx.
+* moments: per-axis mean of the particles with its standard error and the density's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from scipy import stats
+
+from .density.grid import Grid
+
+__all__ = ["SampleComparison", "Comparison", "compare_sample", "compare", "convergence_in_n"]
+
+
+@dataclass(frozen=True)
+class SampleComparison:
+    """Distances between one particle sample and one density (see the module text).
+
+    Attributes
+    ----------
+    l1, l1_floor : float
+    ks_statistic, ks_pvalue, wasserstein : numpy.ndarray, shape (n_axes,)
+        Per grid axis (x[, y[, z]] on boxes; r, z on the glass).
+    mean_particles, mean_standard_error, mean_density : numpy.ndarray, shape (n_axes,)
+    n_particles : int
+        Particles counted (inside the grid).
+    """
+
+    l1: float
+    l1_floor: float
+    ks_statistic: np.ndarray
+    ks_pvalue: np.ndarray
+    wasserstein: np.ndarray
+    mean_particles: np.ndarray
+    mean_standard_error: np.ndarray
+    mean_density: np.ndarray
+    n_particles: int
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """:func:`compare` per common output time; arrays have time as the first axis."""
+
+    t: np.ndarray
+    l1: np.ndarray
+    l1_floor: np.ndarray
+    ks_statistic: np.ndarray
+    ks_pvalue: np.ndarray
+    wasserstein: np.ndarray
+    mean_particles: np.ndarray
+    mean_standard_error: np.ndarray
+    mean_density: np.ndarray
+
+    @property
+    def ratio_to_floor(self) -> np.ndarray:
+        """l1 / l1_floor: about 1 when only sampling noise separates the views."""
+        return self.l1 / self.l1_floor
+
+
+def grid_coordinates(grid: Grid, positions: np.ndarray) -> np.ndarray:
+    """Particle positions (n, d) in the grid's coordinates: (r, z) on the glass."""
+    x = np.asarray(positions, dtype=float)
+    if x.ndim == 1:
+        x = x[:, None]
+    if grid.cylindrical:
+        if x.shape[1] != 3:
+            raise ValueError(f"`positions` on the glass must have 3 coordinates, got {x.shape[1]}.")
+        return np.column_stack([np.hypot(x[:, 0], x[:, 1]), x[:, 2]])
+    if x.shape[1] != grid.ndim:
+        raise ValueError(f"`positions` must have {grid.ndim} coordinates, got {x.shape[1]}.")
+    return x
+
+
+def _marginal_cdf(edges: np.ndarray, masses: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    cdf = np.concatenate([[0.0], np.cumsum(masses)])
+    cdf = cdf / cdf[-1]
+    return lambda v: np.interp(v, edges, cdf)
+
+
+def compare_sample(positions: np.ndarray, grid: Grid, p: np.ndarray, *, n_started: int | None = None,
+                   mass0: float = 1.0) -> SampleComparison:
+    """Compare particle positions with a density on a grid.
+
+    Parameters
+    ----------
+    positions : numpy.ndarray, shape (n, d)
+        Positions of the particles still present (NaN rows, absorbed ones, are dropped).
+    grid : Grid
+    p : numpy.ndarray, shape ``grid.shape``
+        Density per unit volume.
+    n_started : int, optional
+        Particles started (default: the rows of ``positions``); the normalisation of the counts.
+    mass0 : float
+        Initial mass of the density (its normalisation).
+    """
+    coords = grid_coordinates(grid, positions)
+    coords = coords[np.all(np.isfinite(coords), axis=1)]
+    n = int(n_started if n_started is not None else len(positions))
+    if n < 1:
+        raise ValueError("`n_started` must be >= 1.")
+    p = np.asarray(p, dtype=float)
+    if p.shape != grid.shape:
+        raise ValueError(f"`p` must have the grid's shape {grid.shape}, got {p.shape}.")
+    counts, _ = np.histogramdd(coords, bins=grid.edges)
+    prob = p * grid.volumes() / mass0
+    l1 = float(np.sum(np.abs(counts / n - prob)))
+    floor = float(np.sum(np.sqrt(2 * np.clip(prob, 0, 1) * (1 - np.clip(prob, 0, 1)) / (np.pi * n))))
+    k = grid.ndim
+    ks_stat, ks_p, w1 = np.empty(k), np.empty(k), np.empty(k)
+    mean_p, se_p, mean_d = np.empty(k), np.empty(k), np.empty(k)
+    for axis in range(k):
+        other = tuple(a for a in range(k) if a != axis)
+        edges = grid.edges[axis]
+        masses = prob.sum(axis=other) if other else prob
+        hist = counts.sum(axis=other) if other else counts
+        cdf = _marginal_cdf(edges, masses)
+        sample = coords[:, axis]
+        if sample.size:
+            res = stats.kstest(sample, cdf)
+            ks_stat[axis], ks_p[axis] = res.statistic, res.pvalue
+        else:
+            ks_stat[axis], ks_p[axis] = np.nan, np.nan
+        cdf_p = np.concatenate([[0.0], np.cumsum(hist)]) / max(hist.sum(), 1)
+        cdf_d = np.concatenate([[0.0], np.cumsum(masses)]) / masses.sum()
+        gap = np.abs(cdf_p - cdf_d)
+        w1[axis] = float(np.sum(0.5 * (gap[1:] + gap[:-1]) * np.diff(edges)))
+        centres = grid.centres[axis]
+        mean_d[axis] = float(np.sum(masses * centres) / masses.sum())
+        mean_p[axis] = float(sample.mean()) if sample.size else np.nan
+        se_p[axis] = float(sample.std(ddof=1) / np.sqrt(sample.size)) if sample.size > 1 else np.nan
+    return SampleComparison(l1=l1, l1_floor=floor, ks_statistic=ks_stat, ks_pvalue=ks_p, wasserstein=w1,
+                            mean_particles=mean_p, mean_standard_error=se_p, mean_density=mean_d,
+                            n_particles=int(coords.shape[0]))
+
+
+def compare(particles: Any, density: Any, *, atol: float = 1e-9) -> Comparison:
+    """Compare a :class:`~ib_physics.ParticleResult` (with stored positions) and a
+    :class:`~ib_physics.DensityResult` at every output time they share."""
+    if particles.positions is None:
+        raise ValueError("`particles` must hold positions (simulate with store_positions=True).")
+    grid = density.grid
+    mass0 = float(density.mass[0] + density.absorbed[0].sum())
+    rows = []
+    times = []
+    for i, t in enumerate(particles.t):
+        j = np.flatnonzero(np.abs(density.t - t) <= atol * max(1.0, abs(t)))
+        if j.size == 0:
+            continue
+        rows.append(compare_sample(particles.positions[i], grid, density.p[j[0]], n_started=particles.n_particles,
+                                   mass0=mass0))
+        times.append(t)
+    if not rows:
+        raise ValueError("`particles` and `density` share no output time.")
+
+    def stack(name: str) -> np.ndarray:
+        return np.array([getattr(r, name) for r in rows])
+
+    return Comparison(t=np.array(times), l1=stack("l1"), l1_floor=stack("l1_floor"),
+                      ks_statistic=stack("ks_statistic"), ks_pvalue=stack("ks_pvalue"),
+                      wasserstein=stack("wasserstein"), mean_particles=stack("mean_particles"),
+                      mean_standard_error=stack("mean_standard_error"), mean_density=stack("mean_density"))
+
+
+def convergence_in_n(run: Callable[[int], Any], density: Any, sizes: Sequence[int]) -> tuple[np.ndarray, np.ndarray, float]:
+    """Distance at the last common time for several ensemble sizes, and the fitted slope.
+
+    Parameters
+    ----------
+    run : callable
+        ``run(n)`` returns a ParticleResult of ``n`` particles on ``density``'s output times.
+    density : DensityResult
+    sizes : sequence of int
+        At least two ensemble sizes.
+
+    Returns
+    -------
+    sizes, l1 : numpy.ndarray
+    slope : float
+        Least-squares slope of log l1 against log N (−1/2 for pure sampling noise).
+    """
+    sizes = np.asarray(sorted(int(n) for n in sizes))
+    if sizes.size < 2 or sizes[0] < 1:
+        raise ValueError("`sizes` needs at least two ensemble sizes >= 1.")
+    l1 = np.array([compare(run(int(n)), density).l1[-1] for n in sizes])
+    slope = float(np.polyfit(np.log(sizes), np.log(l1), 1)[0])
+    return sizes, l1, slope
