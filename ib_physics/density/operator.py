@@ -52,7 +52,7 @@ class Operator:
         the axis), rows = faces in C order of the face array shape.
     face_shapes : tuple of tuple
         Shape of each axis' face array (n_k + 1 along axis k).
-    outflow : numpy.ndarray, (n_faces, n_cells)
+    outflow : scipy.sparse.csr_matrix, (n_faces, n_cells)
         Outflow rate through each domain face (zero rows for non-absorbing faces).
     max_cell_peclet : float
         Largest |z| over interior faces.
@@ -64,7 +64,7 @@ class Operator:
     matrix: sp.csr_matrix
     face_flux: tuple[sp.csr_matrix, ...]
     face_shapes: tuple[tuple[int, ...], ...]
-    outflow: np.ndarray
+    outflow: sp.csr_matrix
     max_cell_peclet: float
     axis_matrices: tuple[sp.csr_matrix, ...] = ()
 
@@ -231,5 +231,7 @@ def assemble(dynamics: Dynamics, grid: Grid, plan: DynamicsPlan, segment: int) -
     matrix = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
     if not np.all(np.isfinite(matrix.data)):
         raise ValueError("the drift or diffusion is not finite somewhere on the grid.")
-    return Operator(matrix=matrix, face_flux=tuple(face_flux), face_shapes=tuple(face_shapes), outflow=outflow,
+    # Sparse: only cells next to absorbing faces have outflow, and it is applied every step.
+    return Operator(matrix=matrix, face_flux=tuple(face_flux), face_shapes=tuple(face_shapes),
+                    outflow=sp.csr_matrix(outflow),
                     max_cell_peclet=max_z, axis_matrices=tuple(axis_matrices))

@@ -363,23 +363,24 @@ def advance_general(x, images, alive, first_passage, exit_face, first_particle, 
     m = 2 * d if scheme == SCHEME_SRA1 else d
     sqdt = np.sqrt(dt)
     n_groups = (n + LANES - 1) // LANES
+    # Scratch space, allocated once per call (the kernel is serial).
+    words = np.empty((2 * m, LANES), dtype=np.uint64)
+    normals = np.empty((2 * m, LANES))
+    pos = np.empty(3)
+    new = np.empty(3)
+    stage = np.empty(3)
+    a = np.empty(3)
+    a_stage = np.empty(3)
+    dd = np.empty(3)
+    gd = np.empty(3)
+    xi = np.empty(6)
+    dw = np.empty(3)
+    dz = np.empty(3)
     for group in range(n_groups):
         p0 = group * LANES
         n_lanes = min(LANES, n - p0)
         if _group_alive(alive, p0, n_lanes) == 0:
             continue
-        words = np.empty((2 * m, LANES), dtype=np.uint64)
-        normals = np.empty((2 * m, LANES))
-        pos = np.empty(3)
-        new = np.empty(3)
-        stage = np.empty(3)
-        a = np.empty(3)
-        a_stage = np.empty(3)
-        dd = np.empty(3)
-        gd = np.empty(3)
-        xi = np.empty(6)
-        dw = np.empty(3)
-        dz = np.empty(3)
         seg = _segment_at(0, step_begin, seg_first_step)
         for pair in range(step_begin // 2, (step_end + 1) // 2):
             fill_lane_normals(words, normals, np.uint64(pair * m), 2 * m, first_particle + p0, LANES, k0, k1)
