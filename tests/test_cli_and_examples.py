@@ -44,8 +44,8 @@ def test_particles_command_writes_data_and_figure_and_plot_redraws_it(tmp_path, 
         assert g["histogram/counts"].shape[0] == 41
         assert int(g["histogram/counts"][-1].sum()) == 3000
         assert "seed" in g.attrs and "dynamics" in g.attrs
-    redrawn = tmp_path / "again.png"
-    assert main(["plot", str(data), "--output", str(redrawn)]) == 0
+    assert main(["plot", str(data), "--out", str(tmp_path / "again")]) == 0
+    redrawn = tmp_path / "again" / "double_well.png"
     _non_trivial_png(redrawn)
     # Same seed, same numbers.
     first = h5py.File(data)["particles/mean"][()]

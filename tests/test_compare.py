@@ -51,6 +51,10 @@ def test_glass_samples_are_binned_in_rings():
     pts = np.column_stack([r * np.cos(phi), r * np.sin(phi), 2 * rng.random(n)])
     res = compare_sample(pts, grid, p)
     assert res.l1 < 1.3 * res.l1_floor
+    # KS on r must weigh each ring by its volume inside the cell too (CDF linear in r²).
+    assert np.all(res.ks_pvalue > 1e-3), res.ks_pvalue
+    coarse = ib.Grid(ib.Cylinder(1.0, 2.0), (3, 4))
+    assert compare_sample(pts, coarse, np.full(coarse.shape, 1 / (2 * np.pi))).ks_pvalue[0] > 1e-3
     with pytest.raises(ValueError, match="positions"):
         compare_sample(pts[:, :2], grid, p)
 

@@ -100,6 +100,17 @@ class DensityResult:
                 total += np.sum(f[:, n] * inside[-1], axis=tuple(range(1, f.ndim - 1)))
         return total
 
+    def select(self, indices: Any) -> "DensityResult":
+        """The result at a subset of its output times (integer indices or a boolean mask)."""
+        idx = np.arange(self.t.size)[indices]
+        idx = np.atleast_1d(idx)
+        if idx.size == 0:
+            raise ValueError("`indices` must select at least one output time.")
+        return DensityResult(t=self.t[idx], p=self.p[idx], mass=self.mass[idx], absorbed=self.absorbed[idx],
+                             outflow_rate=self.outflow_rate[idx], current=tuple(c[idx] for c in self.current),
+                             grid=self.grid, dynamics=self.dynamics, face_names=self.face_names,
+                             diagnostics=self.diagnostics)
+
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write to an HDF5 file atomically."""
         with io.atomic_h5(path) as f:

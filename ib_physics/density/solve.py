@@ -207,7 +207,8 @@ def solve_fokker_planck(
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=t1 - t0, desc="density", unit="time")
+        bar = tqdm(total=t1 - t0, desc="density", unit="time",
+                   bar_format="{l_bar}{bar}| t = {n:.4g} of {total:.4g} [{elapsed}<{remaining}]")
 
     next_out = 0
     y_start, a_start = y0, np.zeros(n_faces)

@@ -3,5 +3,8 @@
 from __future__ import annotations
 
 from .double_well import DoubleWellConfig, run_double_well
+from .dye import run_dye
+from .dye_config import DyeConfig, DyePhysics
+from .dye_plots import load_dye, plot_dye
 
-__all__ = ["DoubleWellConfig", "run_double_well"]
+__all__ = ["DoubleWellConfig", "run_double_well", "DyeConfig", "DyePhysics", "run_dye", "load_dye", "plot_dye"]
