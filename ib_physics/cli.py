@@ -31,6 +31,9 @@ def _dye(args: argparse.Namespace) -> int:
     if args.print_config:
         config = config_from_toml(args.config, overrides) if args.config else config_from_mapping(overrides)
         print(config.to_toml(), end="")
+        print("# derived from these settings:")
+        for line in config.physics().summary().splitlines():
+            print(f"# {line}")
         return 0
     config = config_from_toml(args.config, overrides) if args.config else config_from_mapping(overrides)
     if not isinstance(config, DyeConfig):  # pragma: no cover - config_from_* always return one
@@ -96,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="out", help="output directory (default ./out)")
     d.add_argument("--quiet", action="store_true", help="no progress bars or messages")
     d.add_argument("--no-animation", action="store_true", help="skip the GIF/MP4")
-    d.add_argument("--print-config", action="store_true", help="print the settings as TOML and exit")
+    d.add_argument("--print-config", action="store_true", help="print the settings as TOML, with the derived D, v, Péclet number and time scales, and exit")
     d.set_defaults(func=_dye)
     p = sub.add_parser("particles", help=EXPERIMENTS["particles"], description=EXPERIMENTS["particles"])
     p.add_argument("--particles", type=int, help="ensemble size (default 100000)")
