@@ -1,0 +1,306 @@
+"""Fully connected classifiers trained many at once (a replica axis), with gradient statistics.
+
+:class:`Architecture` describes the net (default 12-10-7-5-4-3-2, tanh hidden
+units, softmax output, cross-entropy). :func:`init_params` draws the initial
+weights; :class:`Trainer` holds the training state of R replicas and advances it
+by whole epochs with SGD or Adam, recording per layer and epoch the statistics of
+PHYSICS.md §5: the norm of the mean minibatch gradient, the square root of the
+trace of the minibatch covariance, the same two for the actual weight updates,
+and the weight norm. Statistics cover a layer's weight matrix (not its biases).
+
+Random numbers: replica r's initial weights are truncated normals (cut at 2σ,
+σ = 1/sqrt(fan_in)) from the package's Philox stream of
+``SeedSequence(seed, spawn_key=(2,))``, particle index r; its minibatch order in
+epoch e is a Fisher–Yates shuffle keyed by (seed, r, e) (or e = 0 every epoch with
+fixed batches). A replica's run therefore depends only on (seed, r): training
+replicas together or one at a time, on any number of threads, gives the same numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Sequence
+
+import numpy as np
+from scipy.special import ndtr, ndtri
+
+from .._validation import check_finite_positive, check_int_range
+from ..parallel import ThreadRunner, resolve_threads
+from ..random import philox_key, standard_normals
+from . import _kernels
+
+__all__ = ["Architecture", "init_params", "Trainer", "EpochStatistics", "OPTIMIZERS", "BATCHES"]
+
+ACTIVATIONS = {"tanh": _kernels.TANH, "relu": _kernels.RELU}
+OPTIMIZERS = {"sgd": _kernels.SGD, "adam": _kernels.ADAM}
+#: Minibatch sampling: reshuffled every epoch, or one shuffle kept for all epochs.
+BATCHES = ("reshuffled", "fixed")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Architecture:
+    """A fully connected classifier.
+
+    Parameters
+    ----------
+    widths : sequence of int
+        Units per layer from input to output; the output layer is a softmax over
+        ``widths[-1]`` classes (>= 2).
+    activation : {"tanh", "relu"}
+        Hidden units.
+    """
+
+    widths: tuple[int, ...] = (12, 10, 7, 5, 4, 3, 2)
+    activation: str = "tanh"
+
+    def __post_init__(self) -> None:
+        try:
+            widths = tuple(int(w) for w in self.widths)
+        except (TypeError, ValueError):
+            raise TypeError(f"`widths` must be a sequence of integers, got {self.widths!r}.") from None
+        if len(widths) < 2 or any(w < 1 for w in widths) or widths[-1] < 2:
+            raise ValueError(f"`widths` needs >= 2 layers of >= 1 unit and >= 2 output classes, got {widths}.")
+        if any(w != v for w, v in zip(widths, self.widths)):
+            raise TypeError(f"`widths` must be integers, got {self.widths!r}.")
+        object.__setattr__(self, "widths", widths)
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"`activation` must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}.")
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.widths) - 1
+
+    @property
+    def layers(self) -> np.ndarray:
+        """(n_layers, 4) int64: n_in, n_out, weight offset, bias offset into a parameter row."""
+        rows, offset = [], 0
+        for n_in, n_out in zip(self.widths[:-1], self.widths[1:]):
+            rows.append((n_in, n_out, offset, offset + n_in * n_out))
+            offset += n_in * n_out + n_out
+        return np.array(rows, dtype=np.int64)
+
+    @property
+    def n_params(self) -> int:
+        last = self.layers[-1]
+        return int(last[3] + last[1])
+
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        return tuple(f"W{l + 1}" for l in range(self.n_layers))
+
+    def weights(self, params: np.ndarray, layer: int) -> np.ndarray:
+        """Weight matrix of ``layer`` from parameter rows (..., P), shape (..., n_in, n_out)."""
+        n_in, n_out, wo, _ = self.layers[layer]
+        return params[..., wo:wo + n_in * n_out].reshape(params.shape[:-1] + (int(n_in), int(n_out)))
+
+    def biases(self, params: np.ndarray, layer: int) -> np.ndarray:
+        _, n_out, _, bo = self.layers[layer]
+        return params[..., bo:bo + n_out]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"widths": list(self.widths), "activation": self.activation}
+
+
+def init_params(arch: Architecture, seed: int, replicas: int | tuple[int, int]) -> np.ndarray:
+    """Initial parameters of replicas ``range(replicas)`` (or ``range(*replicas)``), shape (R, P).
+
+    Weights: normal with std 1/sqrt(fan_in) truncated at two standard deviations
+    (by the inverse CDF, one draw per weight); biases 0.
+    """
+    start, stop = (0, int(replicas)) if np.isscalar(replicas) else (int(replicas[0]), int(replicas[1]))
+    if not 0 <= start < stop:
+        raise ValueError(f"`replicas` must name a non-empty range of indices >= 0, got {replicas!r}.")
+    sequence = np.random.SeedSequence(check_int_range(seed, "seed", 0), spawn_key=(2,))
+    z = standard_normals(sequence, particles=(start, stop), draws=arch.n_params)
+    lo = ndtr(-2.0)
+    truncated = ndtri(lo + (1.0 - 2.0 * lo) * ndtr(z))
+    params = np.zeros((stop - start, arch.n_params))
+    for n_in, n_out, wo, _ in arch.layers:
+        block = slice(wo, wo + n_in * n_out)
+        params[:, block] = truncated[:, block] / np.sqrt(n_in)
+    return params
+
+
+@dataclass(frozen=True)
+class EpochStatistics:
+    """Per replica, epoch and layer (arrays (R, E, L)); ``loss`` is (R, E).
+
+    Attributes
+    ----------
+    epochs : numpy.ndarray, shape (E,)
+        Epoch numbers (1 = the first epoch of training).
+    grad_mean, grad_std : numpy.ndarray
+        ‖mean_b g_b‖_F and sqrt(tr Cov_b g) of the layer's weight gradients over the
+        epoch's minibatches b (population covariance).
+    update_mean, update_std : numpy.ndarray
+        The same for the weight updates Δw actually applied (Adam included).
+    weight_norm : numpy.ndarray
+        ‖W‖_F at the end of the epoch.
+    loss : numpy.ndarray
+        Mean cross-entropy over the epoch's minibatches (before each update).
+    """
+
+    epochs: np.ndarray
+    grad_mean: np.ndarray
+    grad_std: np.ndarray
+    update_mean: np.ndarray
+    update_std: np.ndarray
+    weight_norm: np.ndarray
+    loss: np.ndarray
+
+    @property
+    def snr(self) -> np.ndarray:
+        """Signal-to-noise ratio grad_mean / grad_std."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self.grad_mean / self.grad_std
+
+    @staticmethod
+    def concatenate(parts: Sequence["EpochStatistics"]) -> "EpochStatistics":
+        """Join statistics of consecutive epoch ranges."""
+        if not parts:
+            raise ValueError("nothing to concatenate")
+        return EpochStatistics(epochs=np.concatenate([p.epochs for p in parts]),
+                               **{name: np.concatenate([getattr(p, name) for p in parts], axis=1)
+                                  for name in ("grad_mean", "grad_std", "update_mean", "update_std",
+                                               "weight_norm", "loss")})
+
+
+@dataclass(kw_only=True)
+class Trainer:
+    """Training state of R replicas on one training set (mutable; advanced by :meth:`run`).
+
+    Parameters
+    ----------
+    arch : Architecture
+    x : numpy.ndarray, shape (n, widths[0])
+        Training inputs.
+    y : numpy.ndarray of int, shape (n,)
+        Class labels in [0, widths[-1]).
+    replicas : int
+        Networks trained side by side (R).
+    seed : int
+        Seeds the initial weights and the minibatch orders (see the module text).
+    optimizer : {"adam", "sgd"}
+    learning_rate : float
+    batch_size : int
+        Minibatch size; the last minibatch of an epoch holds the remainder.
+    batches : {"reshuffled", "fixed"}
+    beta1, beta2, eps : float
+        Adam's constants (PyTorch's defaults).
+    first_replica : int
+        Index of this trainer's first replica in a larger study (its random streams).
+    threads : int, optional
+    """
+
+    arch: Architecture
+    x: np.ndarray
+    y: np.ndarray
+    replicas: int = 1
+    seed: int = 0
+    optimizer: str = "adam"
+    learning_rate: float = 4e-4
+    batch_size: int = 512
+    batches: str = "reshuffled"
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    first_replica: int = 0
+    threads: int | None = None
+    params: np.ndarray = field(init=False)
+    adam_m: np.ndarray = field(init=False)
+    adam_v: np.ndarray = field(init=False)
+    steps: np.ndarray = field(init=False)
+    epoch: int = field(init=False, default=0)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.arch, Architecture):
+            raise TypeError(f"`arch` must be an Architecture, got {type(self.arch).__name__}.")
+        x = np.ascontiguousarray(self.x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.arch.widths[0] or x.shape[0] < 1:
+            raise ValueError(f"`x` must have shape (n >= 1, {self.arch.widths[0]}), got {x.shape}.")
+        if not np.all(np.isfinite(x)):
+            raise ValueError("`x` must be finite.")
+        y = np.asarray(self.y)
+        if y.shape != (x.shape[0],) or not np.issubdtype(y.dtype, np.integer):
+            raise ValueError(f"`y` must be integers of shape ({x.shape[0]},), got {y.dtype} {y.shape}.")
+        if y.min() < 0 or y.max() >= self.arch.widths[-1]:
+            raise ValueError(f"`y` must lie in [0, {self.arch.widths[-1]}), got [{y.min()}, {y.max()}].")
+        self.x, self.y = x, np.ascontiguousarray(y, dtype=np.int64)
+        check_int_range(self.replicas, "replicas", 1, 2**31 - 1)
+        check_int_range(self.first_replica, "first_replica", 0, 2**31 - 1)
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"`optimizer` must be one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}.")
+        if self.batches not in BATCHES:
+            raise ValueError(f"`batches` must be one of {BATCHES}, got {self.batches!r}.")
+        check_finite_positive(self.learning_rate, "learning_rate")
+        check_int_range(self.batch_size, "batch_size", 1)
+        for name in ("beta1", "beta2"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"`{name}` must be in [0, 1), got {value}.")
+        check_finite_positive(self.eps, "eps")
+        self._threads = resolve_threads(self.threads)
+        _, self._k0, self._k1 = philox_key(check_int_range(self.seed, "seed", 0))
+        r0 = self.first_replica
+        self.params = init_params(self.arch, self.seed, (r0, r0 + self.replicas))
+        self.adam_m = np.zeros_like(self.params)
+        self.adam_v = np.zeros_like(self.params)
+        self.steps = np.zeros(self.replicas, dtype=np.int64)
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return -(-self.x.shape[0] // self.batch_size)
+
+    def run(self, epochs: int) -> EpochStatistics:
+        """Train every replica for ``epochs`` more epochs; statistics of those epochs."""
+        n_epochs = check_int_range(epochs, "epochs", 1)
+        R, L = self.replicas, self.arch.n_layers
+        out = {name: np.zeros((R, n_epochs, L)) for name in ("grad_mean", "grad_std", "update_mean",
+                                                              "update_std", "weight_norm")}
+        loss = np.zeros((R, n_epochs))
+        work = partial(self._train_range, n_epochs, out, loss)
+        with ThreadRunner(self._threads) as runner:
+            runner.run(work, 0, R)
+        first = self.epoch + 1
+        self.epoch += n_epochs
+        return EpochStatistics(epochs=np.arange(first, first + n_epochs), loss=loss, **out)
+
+    def _train_range(self, n_epochs: int, out: dict[str, np.ndarray], loss: np.ndarray, a: int, b: int) -> None:
+        _kernels.train_epochs(
+            self.params, self.adam_m, self.adam_v, self.steps, self.x, self.y, self.arch.layers,
+            ACTIVATIONS[self.arch.activation], OPTIMIZERS[self.optimizer], float(self.learning_rate),
+            float(self.beta1), float(self.beta2), float(self.eps), int(self.batch_size), self.batches == "fixed",
+            np.uint64(self._k0), np.uint64(self._k1), self.epoch, n_epochs, a, b, self.first_replica,
+            out["grad_mean"], out["grad_std"], out["update_mean"], out["update_std"], out["weight_norm"], loss)
+
+    def outputs(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every layer's outputs and pre-activations for inputs ``x`` (n, d), each (R, n, Σ widths[1:])."""
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        total = int(sum(self.arch.widths[1:]))
+        outs = np.zeros((self.replicas, x.shape[0], total))
+        pres = np.zeros_like(outs)
+        with ThreadRunner(self._threads) as runner:
+            runner.run(lambda a, b: _kernels.forward_all(self.params, x, self.arch.layers,
+                                                         ACTIVATIONS[self.arch.activation], a, b, outs, pres),
+                       0, self.replicas)
+        return outs, pres
+
+    def layer_slices(self) -> list[slice]:
+        """Columns of each layer in :meth:`outputs`."""
+        edges = np.concatenate([[0], np.cumsum(self.arch.widths[1:])])
+        return [slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+
+    def state(self) -> dict[str, Any]:
+        """Arrays and counters that restore this trainer (for checkpoints)."""
+        return {"params": self.params.copy(), "adam_m": self.adam_m.copy(), "adam_v": self.adam_v.copy(),
+                "steps": self.steps.copy(), "epoch": self.epoch}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Load what :meth:`state` returned."""
+        for name in ("params", "adam_m", "adam_v", "steps"):
+            arr = np.asarray(state[name])
+            if arr.shape != getattr(self, name).shape:
+                raise ValueError(f"checkpoint `{name}` has shape {arr.shape}, expected {getattr(self, name).shape}.")
+            getattr(self, name)[...] = arr
+        self.epoch = int(state["epoch"])

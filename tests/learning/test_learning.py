@@ -1,0 +1,246 @@
+"""The information-bottleneck engine: data, gradients, replicas, estimators, transition."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import integrate
+
+from ib_physics.learning import (Architecture, Trainer, binned_information, ib_dataset, icosahedron_vertices,
+                                 kde_information, split_indices, transition_epoch)
+from ib_physics.learning import _kernels
+from ib_physics.learning.data import label
+from ib_physics.learning.network import ACTIVATIONS
+
+DATA = ib_dataset()
+
+
+# --- data -----------------------------------------------------------------------------------------
+
+
+def test_dataset_has_every_pattern_once_and_2118_positives():
+    assert DATA.x.shape == (4096, 12)
+    assert len({tuple(row) for row in DATA.x.astype(int)}) == 4096
+    assert int(DATA.y.sum()) == 2118
+    # Row i is i in binary, most significant bit first.
+    assert DATA.x[1].tolist() == [0] * 11 + [1] and DATA.x[2048].tolist() == [1] + [0] * 11
+    assert DATA.label_entropy == pytest.approx(0.99916, abs=1e-5)
+
+
+def _vertex_permutation(matrix: np.ndarray) -> np.ndarray:
+    v = icosahedron_vertices()
+    moved = v @ matrix.T
+    dist = np.linalg.norm(moved[:, None, :] - v[None, :, :], axis=2)
+    perm = dist.argmin(axis=1)
+    assert np.all(dist[np.arange(12), perm] < 1e-9) and len(set(perm)) == 12
+    return perm
+
+
+def _rotation(axis: np.ndarray, angle: float) -> np.ndarray:
+    k = axis / np.linalg.norm(axis)
+    kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
+    return np.eye(3) + np.sin(angle) * kx + (1 - np.cos(angle)) * kx @ kx
+
+
+def test_labels_are_invariant_under_the_icosahedral_symmetries():
+    v = icosahedron_vertices()
+    face = v[0] + v[np.argsort(np.linalg.norm(v - v[0], axis=1))[1]]
+    face += v[np.argsort(np.linalg.norm(v - face / 2, axis=1))[2]]
+    symmetries = [_rotation(v[0], 2 * np.pi / 5), _rotation(face, 2 * np.pi / 3), -np.eye(3),
+                  _rotation(v[0] + v[np.argsort(np.linalg.norm(v - v[0], axis=1))[1]], np.pi)]
+    for q in symmetries:
+        perm = _vertex_permutation(q)
+        moved = np.empty_like(DATA.x)
+        moved[:, perm] = DATA.x  # vertex i's bit moves to vertex perm[i]
+        np.testing.assert_array_equal(label(moved), DATA.y)
+    # A permutation that is not a symmetry changes some labels (the test can fail).
+    swap = np.arange(12)
+    swap[[0, 5]] = swap[[5, 0]]
+    if not np.allclose(np.abs(v[0] @ v[5]), 1.0):
+        assert np.any(label(DATA.x[:, swap]) != DATA.y)
+
+
+def test_splits_are_seeded_disjoint_and_cover_the_patterns():
+    train, test = split_indices(0.85, 3)
+    assert train.size == round(0.85 * 4096) and np.intersect1d(train, test).size == 0
+    assert np.union1d(train, test).size == 4096
+    np.testing.assert_array_equal(train, split_indices(0.85, 3)[0])
+    assert not np.array_equal(train, split_indices(0.85, 4)[0])
+    with pytest.raises(ValueError, match="fraction"):
+        split_indices(0.0, 1)
+
+
+# --- the net -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_minibatch_gradient_matches_finite_differences(activation):
+    arch = Architecture(widths=(12, 6, 4, 3), activation=activation)
+    trainer = Trainer(arch=arch, x=DATA.x, y=(DATA.y + DATA.x[:, 0].astype(int)) % 3, seed=4)
+    p = trainer.params[0].copy()
+    p[arch.layers[0, 3]:arch.layers[0, 3] + 6] = 0.3  # biases away from the ReLU kink
+    idx = np.arange(0, 4096, 37)
+    width = max(arch.widths)
+    scratch = (np.zeros((arch.n_layers + 1, width)), np.zeros((arch.n_layers, width)), np.zeros(width),
+               np.zeros(width))
+    g = np.zeros(arch.n_params)
+
+    def loss(q: np.ndarray) -> float:
+        return _kernels.batch_gradient(q, trainer.x, trainer.y, idx, 0, idx.size, arch.layers,
+                                       ACTIVATIONS[activation], *scratch, np.zeros_like(g)) / idx.size
+
+    _kernels.batch_gradient(p, trainer.x, trainer.y, idx, 0, idx.size, arch.layers, ACTIVATIONS[activation],
+                            *scratch, g)
+    h = 1e-6
+    fd = np.array([(loss(p + h * e) - loss(p - h * e)) / (2 * h) for e in np.eye(arch.n_params)])
+    np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-8)
+
+
+def test_replica_axis_equals_separate_runs_and_any_thread_count():
+    arch = Architecture()
+    train, _ = split_indices(0.45, 0)
+    kw = dict(arch=arch, x=DATA.x[train], y=DATA.y[train], seed=9, batch_size=256)
+    together = Trainer(replicas=3, threads=2, **kw)
+    stats = together.run(4)
+    for r in range(3):
+        alone = Trainer(replicas=1, first_replica=r, threads=1, **kw)
+        s = alone.run(4)
+        np.testing.assert_array_equal(alone.params[0], together.params[r])
+        np.testing.assert_array_equal(s.grad_std[0], stats.grad_std[r])
+    # Splitting the epochs into pieces changes nothing either.
+    pieces = Trainer(replicas=3, threads=1, **kw)
+    pieces.run(1)
+    pieces.run(3)
+    np.testing.assert_array_equal(pieces.params, together.params)
+    # Different replicas start differently.
+    assert not np.array_equal(together.params[0], together.params[1])
+
+
+def test_statistics_follow_their_definitions_with_sgd():
+    """With SGD the update is -lr x gradient: update statistics = lr x gradient statistics."""
+    arch = Architecture(widths=(12, 5, 2))
+    trainer = Trainer(arch=arch, x=DATA.x, y=DATA.y, optimizer="sgd", learning_rate=0.05, batch_size=1000, seed=2)
+    s = trainer.run(3)
+    np.testing.assert_allclose(s.update_mean, 0.05 * s.grad_mean, rtol=1e-9)
+    np.testing.assert_allclose(s.update_std, 0.05 * s.grad_std, rtol=1e-6)
+    # One batch per epoch covering everything: no minibatch noise at all.
+    full = Trainer(arch=arch, x=DATA.x, y=DATA.y, optimizer="sgd", learning_rate=0.05, batch_size=4096, seed=2)
+    assert np.all(full.run(2).grad_std < 1e-12)
+    np.testing.assert_allclose(s.weight_norm[0, -1, 0], np.linalg.norm(arch.weights(trainer.params[0], 0)))
+
+
+def test_fixed_batches_repeat_their_order_and_reshuffled_do_not():
+    order_a, order_b = np.zeros(100, np.int64), np.zeros(100, np.int64)
+    _kernels.shuffle_order(order_a, 1, 0, np.uint64(5), np.uint64(6))
+    _kernels.shuffle_order(order_b, 2, 0, np.uint64(5), np.uint64(6))
+    assert sorted(order_a) == list(range(100)) and not np.array_equal(order_a, order_b)
+    arch = Architecture(widths=(12, 4, 2))
+    kw = dict(arch=arch, x=DATA.x, y=DATA.y, optimizer="sgd", learning_rate=0.1, batch_size=512, seed=1)
+    fixed = Trainer(batches="fixed", **kw)
+    reshuffled = Trainer(batches="reshuffled", **kw)
+    fixed.run(1), reshuffled.run(1)
+    np.testing.assert_array_equal(fixed.params, reshuffled.params)  # epoch 0 shares its order
+    fixed.run(1), reshuffled.run(1)
+    assert not np.array_equal(fixed.params, reshuffled.params)
+
+
+def test_adam_matches_pytorch_on_the_same_batches():
+    torch = pytest.importorskip("torch")
+    arch = Architecture(widths=(12, 10, 7, 2))
+    train, _ = split_indices(0.85, 1)
+    trainer = Trainer(arch=arch, x=DATA.x[train], y=DATA.y[train], seed=3, learning_rate=1e-2, batch_size=512)
+    p0 = trainer.params[0].copy()
+    trainer.run(2)
+    torch.set_default_dtype(torch.float64)
+    layers = [torch.nn.Linear(int(a), int(b)) for a, b in zip(arch.widths[:-1], arch.widths[1:])]
+    with torch.no_grad():
+        for l, lin in enumerate(layers):
+            lin.weight.copy_(torch.tensor(arch.weights(p0, l).T))
+            lin.bias.copy_(torch.tensor(arch.biases(p0, l)))
+    params = [q for lin in layers for q in lin.parameters()]
+    opt = torch.optim.Adam(params, lr=1e-2, betas=(0.9, 0.999), eps=1e-8)
+    x, y = torch.tensor(trainer.x), torch.tensor(trainer.y)
+    order = np.zeros(train.size, np.int64)
+    for epoch in range(2):
+        _kernels.shuffle_order(order, epoch, 0, np.uint64(trainer._k0), np.uint64(trainer._k1))
+        for b in range(0, train.size, 512):
+            idx = torch.tensor(order[b:b + 512])
+            h = x[idx]
+            for lin in layers[:-1]:
+                h = torch.tanh(lin(h))
+            loss = torch.nn.functional.cross_entropy(layers[-1](h), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    for l, lin in enumerate(layers):
+        np.testing.assert_allclose(arch.weights(trainer.params[0], l), lin.weight.detach().numpy().T, atol=1e-10)
+
+
+def test_training_fits_85_percent_and_the_output_snr_falls_below_one_after_its_peak():
+    """The paper's settings (Adam, lr 4e-4, batches of 512): layers cross in order, output last."""
+    train, _ = split_indices(0.85, 0)
+    trainer = Trainer(arch=Architecture(), x=DATA.x[train], y=DATA.y[train], replicas=3, seed=1)
+    stats = trainer.run(1000)
+    outs, _ = trainer.outputs(trainer.x)
+    accuracy = (outs[:, :, -2:].argmax(axis=2) == trainer.y).mean(axis=1)
+    assert np.all(accuracy >= 0.95), accuracy
+    crossings = np.array([[transition_epoch(stats.epochs, stats.snr[r, :, l]) for l in range(6)] for r in range(3)])
+    finite = np.isfinite(crossings[:, -1])
+    assert finite.sum() >= 2, crossings
+    for r in np.flatnonzero(finite):
+        assert crossings[r, -1] > stats.epochs[np.argmax(stats.snr[r, :, -1])]
+    # Lower layers cross first: the median crossing epoch grows from W3 to the output layer.
+    median = np.nanmedian(crossings, axis=0)
+    assert np.all(np.diff(median[2:]) > 0), median
+
+
+# --- estimators and the transition ---------------------------------------------------------------
+
+
+def test_binning_of_the_identity_layer_gives_12_bits_and_of_a_constant_layer_zero():
+    edges = np.array([0.5])
+    ident = binned_information(DATA.x, DATA.y, edges=edges)
+    assert ident.i_xt == pytest.approx(12.0, abs=1e-12)
+    assert ident.i_ty == pytest.approx(DATA.label_entropy, abs=1e-12)
+    const = binned_information(np.full((4096, 3), 0.2), DATA.y)
+    assert const.i_xt == 0.0 and const.i_ty == 0.0
+    # Labels themselves as the layer: I(X;T) = I(T;Y) = H(Y).
+    lab = binned_information(DATA.y[:, None].astype(float), DATA.y, edges=edges)
+    assert lab.i_xt == pytest.approx(DATA.label_entropy) and lab.i_ty == pytest.approx(DATA.label_entropy)
+
+
+def _mixture_information(points: np.ndarray, var: float) -> float:
+    """Exact I(X;T) in bits for T = h(X) + N(0, var), X uniform over 1D ``points``, by quadrature."""
+    def density(t):
+        return np.mean(np.exp(-(t - points) ** 2 / (2 * var))) / np.sqrt(2 * np.pi * var)
+
+    lo, hi = points.min() - 12 * np.sqrt(var), points.max() + 12 * np.sqrt(var)
+    h_t = integrate.quad(lambda t: -density(t) * np.log(max(density(t), 1e-300)), lo, hi, limit=400,
+                         points=list(points))[0]
+    h_noise = 0.5 * np.log(2 * np.pi * np.e * var)
+    return (h_t - h_noise) / np.log(2)
+
+
+@pytest.mark.parametrize("spacing", [0.05, 0.3, 1.0, 3.0])
+def test_kde_bounds_bracket_the_exact_information_of_gaussian_mixtures(spacing):
+    points = spacing * np.arange(8.0)
+    y = (np.arange(8) % 2).astype(int)
+    exact = _mixture_information(points, 0.1)
+    upper = kde_information(points[:, None], y, noise_variance=0.1).i_xt
+    lower = kde_information(points[:, None], y, noise_variance=0.1, bound="lower").i_xt
+    assert lower - 1e-9 <= exact <= upper + 1e-9
+    if spacing >= 3.0:  # well separated: all three are log2(8) = 3 bits
+        assert upper == pytest.approx(3.0, abs=1e-6) and lower == pytest.approx(3.0, abs=1e-3)
+
+
+def test_transition_is_the_lasting_crossing_after_the_peak_not_the_first_noisy_dip():
+    rng = np.random.default_rng(0)
+    epochs = np.arange(1, 3001, dtype=float)
+    # SNR rises to a peak at epoch 20, then decays as a power law through 1 at epoch 300.
+    snr = np.where(epochs < 20, 0.5 * (epochs / 20) ** 1.5 * 10, 10 * (epochs / 20) ** (-np.log(10) / np.log(15)))
+    noisy = snr * np.exp(0.3 * rng.standard_normal(epochs.size))
+    naive = epochs[np.argmax(noisy < 1)]
+    assert naive < 20
+    t = transition_epoch(epochs, noisy)
+    assert 300 / 1.15 < t < 300 * 1.15
+    assert np.isnan(transition_epoch(epochs, np.full(epochs.size, 5.0)))
