@@ -7,10 +7,14 @@ import sys
 from pathlib import Path
 from typing import NoReturn, Sequence
 
+import numpy as np
+
 __all__ = ["main", "build_parser"]
 
 #: Experiments, one line each, in the order ``--help`` lists them.
 EXPERIMENTS = {
+    "bottleneck": "the information-bottleneck study: nets trained on 5, 45 and 85 percent of the data, "
+                  "gradient SNR per layer, the information plane",
     "dye": "a drop of dye sinking and spreading in a glass: 3D particles vs the axisymmetric density (main job)",
     "particles": "particles hopping in a double well: trails, marginals vs exp(-U/D)",
 }
@@ -47,6 +51,45 @@ def _dye(args: argparse.Namespace) -> int:
     return 0
 
 
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _bottleneck(args: argparse.Namespace) -> int:
+    from .learning.plots import plot_study
+    from .learning.study import StudyConfig, run_study
+
+    names = ("fractions", "networks", "epochs", "snapshots", "widths", "activation", "optimizer", "learning_rate",
+             "batch_size", "batches", "estimator", "bins", "binning_space", "seed")
+    overrides = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
+    config = StudyConfig(**overrides)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"`--out` must be a directory, but {out} is a file.")
+    say = (lambda line: None) if args.quiet else print
+    say(f"{len(config.fractions)} fractions x {config.networks} networks x {config.epochs} epochs; "
+        f"{config.estimator_label()}")
+    path, runs = run_study(config, out=out, threads=args.threads, progress=not args.quiet, log=say)
+    figures = plot_study(path, out)
+    for run in runs:
+        med = [f"{np.median(col[np.isfinite(col)]):.0f}" if np.any(np.isfinite(col)) else "-"
+               for col in run.transitions.T]
+        say(f"{100 * run.fraction:.0f} %, {run.stats.grad_std.shape[0]} networks: test accuracy {np.nanmean(run.test_accuracy[:, -1]):.3f}, "
+            f"transition epochs per layer (median) {' '.join(med)}")
+    print(f"wrote {path} and {len(figures)} figures")
+    return 0
+
+
 def _particles(args: argparse.Namespace) -> int:
     from .experiments.double_well import config_from_mapping, run_double_well
 
@@ -68,7 +111,11 @@ def _plot(args: argparse.Namespace) -> int:
         kind = f.attrs.get("experiment", "")
     kind = kind.decode() if isinstance(kind, bytes) else str(kind)
     out = Path(args.out) if args.out is not None else path.parent
-    if kind == "dye":
+    if kind == "bottleneck":
+        from .learning.plots import plot_study
+
+        drawn = plot_study(path, out)
+    elif kind == "dye":
         from .experiments.dye_plots import plot_dye
 
         drawn = plot_dye(path, out, animation=not args.no_animation)
@@ -101,6 +148,26 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--no-animation", action="store_true", help="skip the GIF/MP4")
     d.add_argument("--print-config", action="store_true", help="print the settings as TOML, with the derived D, v, Péclet number and time scales, and exit")
     d.set_defaults(func=_dye)
+    b = sub.add_parser("bottleneck", help=EXPERIMENTS["bottleneck"], description=EXPERIMENTS["bottleneck"]
+                       + ". Defaults: 3 fractions x 10 networks x 4000 epochs, Adam (lr 4e-4, batch 512), binning.")
+    b.add_argument("--fractions", type=_floats, help="training fractions, e.g. 0.05,0.45,0.85")
+    b.add_argument("--networks", type=int, help="networks per fraction (default 10; the paper: 50)")
+    b.add_argument("--epochs", type=int, help="epochs (default 4000; the paper: 10000)")
+    b.add_argument("--snapshots", type=int, help="log-spaced information-plane epochs (default 50)")
+    b.add_argument("--widths", type=_ints, help="layer widths, e.g. 12,10,7,5,4,3,2")
+    b.add_argument("--activation", choices=("tanh", "relu"))
+    b.add_argument("--optimizer", choices=("adam", "sgd"))
+    b.add_argument("--learning-rate", type=float, dest="learning_rate")
+    b.add_argument("--batch-size", type=int, dest="batch_size")
+    b.add_argument("--batches", choices=("reshuffled", "fixed"), help="minibatches reshuffled each epoch or fixed")
+    b.add_argument("--estimator", choices=("binning", "kde"), help="mutual-information estimator (default binning)")
+    b.add_argument("--bins", type=int, help="bin edges on [-1, 1] (default 30)")
+    b.add_argument("--binning-space", choices=("output", "preactivation"), dest="binning_space")
+    b.add_argument("--seed", type=int, help="seed of splits, initial weights and batches (default 0)")
+    b.add_argument("--threads", type=int, help="worker threads (default: Numba's setting)")
+    b.add_argument("--out", default="out", help="output directory (default ./out); an unfinished study there resumes")
+    b.add_argument("--quiet", action="store_true", help="no progress bar or messages")
+    b.set_defaults(func=_bottleneck)
     p = sub.add_parser("particles", help=EXPERIMENTS["particles"], description=EXPERIMENTS["particles"])
     p.add_argument("--particles", type=int, help="ensemble size (default 100000)")
     p.add_argument("--seed", type=int, help="seed of the counter-based generator (default 2024)")

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from scipy.special import ndtr, ndtri
 
 from .._validation import check_finite_positive, check_int_range
-from ..parallel import ThreadRunner, resolve_threads
+from ..parallel import ThreadRunner, resolve_threads, split_range
 from ..random import philox_key, standard_normals
 from . import _kernels
 
@@ -100,6 +100,31 @@ class Architecture:
 
     def to_dict(self) -> dict[str, Any]:
         return {"widths": list(self.widths), "activation": self.activation}
+
+
+def _run_all_pieces(work: Callable[[int, int], None], n: int, threads: int) -> KeyboardInterrupt | None:
+    """Run ``work`` over [0, n) on threads; finish every piece even after a Ctrl-C, and return it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pieces = split_range(0, n, threads)
+    interrupted: KeyboardInterrupt | None = None
+    if threads == 1 or len(pieces) == 1:
+        for a, b in pieces:
+            try:
+                work(a, b)
+            except KeyboardInterrupt as exc:  # raised after the nogil kernel returned
+                interrupted = interrupted or exc
+        return interrupted
+    with ThreadPoolExecutor(max_workers=len(pieces)) as pool:
+        futures = [pool.submit(work, a, b) for a, b in pieces]
+        for f in futures:
+            while True:
+                try:
+                    f.result()
+                    break
+                except KeyboardInterrupt as exc:
+                    interrupted = interrupted or exc
+    return interrupted
 
 
 def init_params(arch: Architecture, seed: int, replicas: int | tuple[int, int]) -> np.ndarray:
@@ -212,6 +237,7 @@ class Trainer:
     adam_v: np.ndarray = field(init=False)
     steps: np.ndarray = field(init=False)
     epoch: int = field(init=False, default=0)
+    last_run: EpochStatistics | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         if not isinstance(self.arch, Architecture):
@@ -253,18 +279,25 @@ class Trainer:
         return -(-self.x.shape[0] // self.batch_size)
 
     def run(self, epochs: int) -> EpochStatistics:
-        """Train every replica for ``epochs`` more epochs; statistics of those epochs."""
+        """Train every replica for ``epochs`` more epochs; statistics of those epochs.
+
+        A Ctrl-C lets the running kernels finish these epochs for every replica (the
+        state stays whole), stores their statistics in ``last_run`` and re-raises.
+        """
         n_epochs = check_int_range(epochs, "epochs", 1)
         R, L = self.replicas, self.arch.n_layers
         out = {name: np.zeros((R, n_epochs, L)) for name in ("grad_mean", "grad_std", "update_mean",
                                                               "update_std", "weight_norm")}
         loss = np.zeros((R, n_epochs))
         work = partial(self._train_range, n_epochs, out, loss)
-        with ThreadRunner(self._threads) as runner:
-            runner.run(work, 0, R)
+        interrupted = _run_all_pieces(work, self.replicas, self._threads)
         first = self.epoch + 1
         self.epoch += n_epochs
-        return EpochStatistics(epochs=np.arange(first, first + n_epochs), loss=loss, **out)
+        self.last_run = EpochStatistics(epochs=np.arange(first, first + n_epochs), loss=loss, **out)
+        if interrupted is not None:
+            # Every replica finished these epochs; the caller finds them in last_run.
+            raise interrupted
+        return self.last_run
 
     def _train_range(self, n_epochs: int, out: dict[str, np.ndarray], loss: np.ndarray, a: int, b: int) -> None:
         _kernels.train_epochs(

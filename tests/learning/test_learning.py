@@ -80,9 +80,7 @@ def test_minibatch_gradient_matches_finite_differences(activation):
     p = trainer.params[0].copy()
     p[arch.layers[0, 3]:arch.layers[0, 3] + 6] = 0.3  # biases away from the ReLU kink
     idx = np.arange(0, 4096, 37)
-    width = max(arch.widths)
-    scratch = (np.zeros((arch.n_layers + 1, width)), np.zeros((arch.n_layers, width)), np.zeros(width),
-               np.zeros(width))
+    scratch = _kernels.gradient_scratch(arch.layers, idx.size)
     g = np.zeros(arch.n_params)
 
     def loss(q: np.ndarray) -> float:

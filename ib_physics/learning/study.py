@@ -1,0 +1,369 @@
+"""The information-bottleneck study: several training fractions, many networks each.
+
+For every training fraction one :class:`~ib_physics.learning.Trainer` trains all
+networks side by side on a seeded split (the rest of the 4096 patterns is the
+test set). Network r starts from the same weights in every fraction, so the
+fractions differ only in their data. Every epoch's gradient and update statistics
+are kept; at log-spaced snapshot epochs every layer's representation of all 4096
+patterns gives I(X;T) and I(T;Y) (binning or KDE) and the train/test accuracy.
+
+The output file holds one group per run (``runs/<fraction>``) with its settings as
+attributes. It is rewritten atomically at checkpoints (every
+``checkpoint_interval`` seconds, after Ctrl-C and at the end) together with the
+trainers' state, so an interrupted study resumes where it stopped and loses
+nothing that was finished; ``attrs["complete"]`` tells whether it ran to the end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .. import io
+from .._validation import check_finite_positive, check_int_range
+from .data import ib_dataset, split_indices
+from .information import binned_information, kde_information
+from .network import BATCHES, OPTIMIZERS, Architecture, EpochStatistics, Trainer
+from .transition import transition_epochs
+
+__all__ = ["StudyConfig", "StudyRun", "run_study", "read_study", "snapshot_epochs", "ESTIMATORS"]
+
+ESTIMATORS = ("binning", "kde")
+_STAT_NAMES = ("grad_mean", "grad_std", "update_mean", "update_std", "weight_norm")
+
+
+@dataclass(frozen=True, kw_only=True)
+class StudyConfig:
+    """Settings of ``ib-physics bottleneck`` (defaults: about 5 minutes on 2 cores).
+
+    Parameters
+    ----------
+    fractions : tuple of float
+        Training fractions of the 4096 patterns.
+    networks : int
+        Networks per fraction.
+    epochs : int
+    snapshots : int
+        Log-spaced epochs (plus epoch 0) at which the information plane is measured.
+    widths, activation : network (see :class:`~ib_physics.learning.Architecture`).
+    optimizer, learning_rate, batch_size, batches : training (see :class:`~ib_physics.learning.Trainer`).
+    estimator : {"binning", "kde"}
+    bins : int
+        Equal-width bin edges on [-1, 1] for the binning estimator (the original study: 30).
+    binning_space : {"output", "preactivation"}
+        Bin the layers' outputs (the original) or their pre-activations (Saxe et al.'s control).
+    kde_noise_variance : float
+    seed : int
+        Seeds the splits, initial weights and minibatch orders.
+    """
+
+    fractions: tuple[float, ...] = (0.05, 0.45, 0.85)
+    networks: int = 10
+    epochs: int = 4000
+    snapshots: int = 50
+    widths: tuple[int, ...] = (12, 10, 7, 5, 4, 3, 2)
+    activation: str = "tanh"
+    optimizer: str = "adam"
+    learning_rate: float = 4e-4
+    batch_size: int = 512
+    batches: str = "reshuffled"
+    estimator: str = "binning"
+    bins: int = 30
+    binning_space: str = "output"
+    kde_noise_variance: float = 0.1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        try:
+            fractions = tuple(float(f) for f in self.fractions)
+        except (TypeError, ValueError):
+            raise TypeError(f"`fractions` must be numbers, got {self.fractions!r}.") from None
+        if not fractions or any(not 0.0 < f <= 1.0 for f in fractions) or len(set(fractions)) != len(fractions):
+            raise ValueError(f"`fractions` must be distinct values in (0, 1], got {self.fractions!r}.")
+        object.__setattr__(self, "fractions", fractions)
+        object.__setattr__(self, "widths", tuple(Architecture(widths=self.widths).widths))
+        Architecture(widths=self.widths, activation=self.activation)
+        if self.widths[0] != 12 or self.widths[-1] != 2:
+            raise ValueError(f"`widths` must start with 12 inputs and end with 2 classes, got {self.widths}.")
+        check_int_range(self.networks, "networks", 1, 100_000)
+        check_int_range(self.epochs, "epochs", 1, 10_000_000)
+        check_int_range(self.snapshots, "snapshots", 2, 100_000)
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"`optimizer` must be one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}.")
+        check_finite_positive(self.learning_rate, "learning_rate")
+        check_int_range(self.batch_size, "batch_size", 1)
+        if self.batches not in BATCHES:
+            raise ValueError(f"`batches` must be one of {BATCHES}, got {self.batches!r}.")
+        if self.estimator not in ESTIMATORS:
+            raise ValueError(f"`estimator` must be one of {ESTIMATORS}, got {self.estimator!r}.")
+        check_int_range(self.bins, "bins", 2, 10_000)
+        if self.binning_space not in ("output", "preactivation"):
+            raise ValueError(f"`binning_space` must be 'output' or 'preactivation', got {self.binning_space!r}.")
+        check_finite_positive(self.kde_noise_variance, "kde_noise_variance")
+        check_int_range(self.seed, "seed", 0)
+
+    @property
+    def arch(self) -> Architecture:
+        return Architecture(widths=self.widths, activation=self.activation)
+
+    def estimator_label(self) -> str:
+        """What a figure says about how its information was measured."""
+        if self.estimator == "binning":
+            space = "outputs" if self.binning_space == "output" else "pre-activations"
+            return f"binning of layer {space}, {self.bins} equal edges on [-1, 1]"
+        return f"KDE upper bound (Kolchinsky–Tracey), noise variance {self.kde_noise_variance:g}"
+
+
+def snapshot_epochs(epochs: int, count: int) -> np.ndarray:
+    """Epoch 0 and about ``count - 1`` log-spaced epochs up to ``epochs`` (distinct, sorted)."""
+    return np.unique(np.concatenate([[0], np.round(np.geomspace(1, epochs, max(count - 1, 1))).astype(int)]))
+
+
+@dataclass(frozen=True)
+class StudyRun:
+    """One training fraction's results (arrays: networks first).
+
+    Attributes
+    ----------
+    fraction : float
+    train_indices : numpy.ndarray
+    stats : EpochStatistics
+        (R, E, L) per epoch.
+    snapshot_epochs : numpy.ndarray, shape (S,)
+    i_xt, i_ty : numpy.ndarray, shape (R, S, L)
+        Information in bits at the snapshots.
+    train_accuracy, test_accuracy, train_loss, test_loss : numpy.ndarray, shape (R, S)
+    transitions : numpy.ndarray, shape (R, L)
+        Drift-to-diffusion transition epoch per network and layer (NaN: none).
+    """
+
+    fraction: float
+    train_indices: np.ndarray
+    stats: EpochStatistics
+    snapshot_epochs: np.ndarray
+    i_xt: np.ndarray
+    i_ty: np.ndarray
+    train_accuracy: np.ndarray
+    test_accuracy: np.ndarray
+    train_loss: np.ndarray
+    test_loss: np.ndarray
+    transitions: np.ndarray
+
+
+class _RunState:
+    """A fraction's trainer and what it has produced so far."""
+
+    def __init__(self, config: StudyConfig, fraction: float, threads: int | None) -> None:
+        data = ib_dataset()
+        self.fraction = fraction
+        self.train, self.test = split_indices(fraction, config.seed)
+        self.trainer = Trainer(arch=config.arch, x=data.x[self.train], y=data.y[self.train],
+                               replicas=config.networks, seed=config.seed, optimizer=config.optimizer,
+                               learning_rate=config.learning_rate, batch_size=config.batch_size,
+                               batches=config.batches, threads=threads)
+        self.stats: list[EpochStatistics] = []
+        self.snap_epochs: list[int] = []
+        self.snaps: dict[str, list[np.ndarray]] = {k: [] for k in ("i_xt", "i_ty", "train_accuracy",
+                                                                  "test_accuracy", "train_loss", "test_loss")}
+
+
+def _measure(state: _RunState, config: StudyConfig, x: np.ndarray, y: np.ndarray) -> None:
+    outs, pres = state.trainer.outputs(x)
+    slices = state.trainer.layer_slices()
+    R, L = config.networks, config.arch.n_layers
+    i_xt, i_ty = np.zeros((R, L)), np.zeros((R, L))
+    edges = np.linspace(-1.0, 1.0, config.bins)
+    space = outs if config.binning_space == "output" else pres
+    for r in range(R):
+        for l, sl in enumerate(slices):
+            if config.estimator == "binning":
+                est = binned_information(space[r][:, sl], y, edges=edges)
+            else:
+                est = kde_information(outs[r][:, sl], y, noise_variance=config.kde_noise_variance)
+            i_xt[r, l], i_ty[r, l] = est.i_xt, est.i_ty
+    probs = outs[:, :, slices[-1]]
+    pred = probs.argmax(axis=2)
+    nll = -np.log(np.maximum(np.take_along_axis(probs, y[None, :, None], axis=2)[..., 0], 1e-300))
+    s = state.snaps
+    s["i_xt"].append(i_xt)
+    s["i_ty"].append(i_ty)
+    for part, idx in (("train", state.train), ("test", state.test)):
+        if idx.size:
+            s[f"{part}_accuracy"].append((pred[:, idx] == y[idx]).mean(axis=1))
+            s[f"{part}_loss"].append(nll[:, idx].mean(axis=1))
+        else:
+            s[f"{part}_accuracy"].append(np.full(R, np.nan))
+            s[f"{part}_loss"].append(np.full(R, np.nan))
+    state.snap_epochs.append(state.trainer.epoch)
+
+
+def _run_of(state: _RunState) -> StudyRun:
+    stats = EpochStatistics.concatenate(state.stats) if state.stats else None
+    snaps = {k: np.stack(v, axis=1) for k, v in state.snaps.items()}
+    if stats is None:
+        R, L = state.trainer.replicas, state.trainer.arch.n_layers
+        stats = EpochStatistics(epochs=np.zeros(0, int), loss=np.zeros((R, 0)),
+                                **{k: np.zeros((R, 0, L)) for k in _STAT_NAMES})
+        trans = np.full((R, L), np.nan)
+    else:
+        trans = transition_epochs(stats.epochs, stats.snr)
+    return StudyRun(fraction=state.fraction, train_indices=state.train, stats=stats,
+                    snapshot_epochs=np.array(state.snap_epochs), transitions=trans, **snaps)
+
+
+def _group_name(fraction: float) -> str:
+    return f"fraction_{fraction:.4f}"
+
+
+def _write(path: Path, config: StudyConfig, states: list[_RunState], complete: bool, seconds: float) -> None:
+    with io.atomic_h5(path) as f:
+        f.attrs["experiment"] = "bottleneck"
+        f.attrs["complete"] = complete
+        io.write_json_attr(f, "config", dataclasses.asdict(config))
+        io.write_json_attr(f, "timings", {"seconds": seconds})
+        runs = f.create_group("runs")
+        for st in states:
+            run = _run_of(st)
+            g = runs.create_group(_group_name(st.fraction))
+            settings = dataclasses.asdict(config) | {"fraction": st.fraction}
+            settings.pop("fractions")
+            for key, value in settings.items():
+                g.attrs[key] = np.array(value) if isinstance(value, tuple) else value
+            g.attrs["estimator_label"] = config.estimator_label()
+            g.attrs["layer_names"] = np.array(config.arch.layer_names, dtype="S")
+            io.write_arrays(g, {
+                "train_indices": run.train_indices, "epochs": run.stats.epochs, "loss": run.stats.loss,
+                **{k: getattr(run.stats, k) for k in _STAT_NAMES},
+                "snapshot_epochs": run.snapshot_epochs, "i_xt": run.i_xt, "i_ty": run.i_ty,
+                "train_accuracy": run.train_accuracy, "test_accuracy": run.test_accuracy,
+                "train_loss": run.train_loss, "test_loss": run.test_loss, "transitions": run.transitions,
+            })
+            state = st.trainer.state()
+            s = g.create_group("trainer_state")
+            s.attrs["epoch"] = state.pop("epoch")
+            io.write_arrays(s, state)
+
+
+def _resume(path: Path, config: StudyConfig, states: list[_RunState]) -> None:
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        io.check_schema(f, path)
+        if f.attrs.get("experiment") not in ("bottleneck", b"bottleneck"):
+            raise ValueError(f"{path} is not a bottleneck study file; choose another output directory.")
+        stored = io.read_json_attr(f, "config")
+        if StudyConfig(**stored) != config:
+            raise ValueError(f"{path} holds a study with other settings; remove it or choose another --out.")
+        for st in states:
+            g = f["runs"][_group_name(st.fraction)]
+            s = g["trainer_state"]
+            st.trainer.restore({k: s[k][()] for k in ("params", "adam_m", "adam_v", "steps")}
+                               | {"epoch": int(s.attrs["epoch"])})
+            if g["epochs"].shape[0]:
+                st.stats = [EpochStatistics(epochs=g["epochs"][()], loss=g["loss"][()],
+                                            **{k: g[k][()] for k in _STAT_NAMES})]
+            st.snap_epochs = [int(e) for e in g["snapshot_epochs"][()]]
+            for k in st.snaps:
+                arr = g[k][()]
+                st.snaps[k] = [arr[:, j] for j in range(arr.shape[1])]
+
+
+def run_study(config: StudyConfig | None = None, *, out: str | Path = "out", threads: int | None = None,
+              progress: bool | Callable[[int, int], None] = True, checkpoint_interval: float = 60.0,
+              log: Callable[[str], None] | None = None) -> tuple[Path, list[StudyRun]]:
+    """Run (or resume) the study; write ``bottleneck.h5`` in ``out``.
+
+    Returns
+    -------
+    path : Path
+    runs : list of StudyRun, one per fraction
+    """
+    config = StudyConfig() if config is None else config
+    if not isinstance(config, StudyConfig):
+        raise TypeError(f"`config` must be a StudyConfig, got {type(config).__name__}.")
+    check_finite_positive(checkpoint_interval, "checkpoint_interval")
+    say = log or (lambda _: None)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "bottleneck.h5"
+    data = ib_dataset()
+    states = [_RunState(config, f, threads) for f in config.fractions]
+    if path.exists():
+        _resume(path, config, states)
+        say(f"resuming {path} at epoch {states[0].trainer.epoch} of {config.epochs}")
+    snaps = snapshot_epochs(config.epochs, config.snapshots)
+    per_epoch = sum(st.train.size for st in states) * config.networks
+    total = per_epoch * config.epochs
+    done = per_epoch * states[0].trainer.epoch
+    bar = None
+    if progress is True:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, initial=done, desc="training", unit="sample-epoch", unit_scale=True)
+    started = time.perf_counter()
+    last_write = started
+    try:
+        for st in states:
+            if not st.snap_epochs or st.snap_epochs[-1] != st.trainer.epoch:
+                if st.trainer.epoch in snaps:
+                    _measure(st, config, data.x, data.y.astype(np.int64))
+        snap_set = set(int(e) for e in snaps)
+        # Epochs per kernel call: about 5 million sample-passes, so Ctrl-C and progress respond in seconds.
+        chunk_cap = int(np.clip(5_000_000 // max(per_epoch, 1), 1, 500))
+        while True:
+            now_epoch = min(st.trainer.epoch for st in states)
+            if now_epoch >= config.epochs:
+                break
+            target = min(int(snaps[snaps > now_epoch][0]), now_epoch + chunk_cap)
+            for st in states:
+                if st.trainer.epoch < target:
+                    st.stats.append(st.trainer.run(target - st.trainer.epoch))
+                    if st.trainer.epoch in snap_set:
+                        _measure(st, config, data.x, data.y.astype(np.int64))
+            done = per_epoch * target
+            if bar is not None:
+                bar.update(done - bar.n)
+            elif callable(progress):
+                progress(done, total)
+            if time.perf_counter() - last_write > checkpoint_interval:
+                _write(path, config, states, False, time.perf_counter() - started)
+                last_write = time.perf_counter()
+    except KeyboardInterrupt:
+        for st in states:  # epochs that finished while the interrupt was pending
+            last = st.trainer.last_run
+            if last is not None and (not st.stats or st.stats[-1] is not last):
+                st.stats.append(last)
+        _write(path, config, states, False, time.perf_counter() - started)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    _write(path, config, states, True, time.perf_counter() - started)
+    return path, [_run_of(st) for st in states]
+
+
+def read_study(path: str | Path) -> tuple[StudyConfig, list[StudyRun], dict[str, Any]]:
+    """Read a study file: its settings, one StudyRun per fraction, and file attributes."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        io.check_schema(f, path)
+        if f.attrs.get("experiment") not in ("bottleneck", b"bottleneck"):
+            raise ValueError(f"{path} is not a bottleneck study file.")
+        config = StudyConfig(**io.read_json_attr(f, "config"))
+        runs = []
+        for fraction in config.fractions:
+            g = f["runs"][_group_name(fraction)]
+            stats = EpochStatistics(epochs=g["epochs"][()], loss=g["loss"][()], **{k: g[k][()] for k in _STAT_NAMES})
+            runs.append(StudyRun(fraction=fraction, train_indices=g["train_indices"][()], stats=stats,
+                                 snapshot_epochs=g["snapshot_epochs"][()], i_xt=g["i_xt"][()], i_ty=g["i_ty"][()],
+                                 train_accuracy=g["train_accuracy"][()], test_accuracy=g["test_accuracy"][()],
+                                 train_loss=g["train_loss"][()], test_loss=g["test_loss"][()],
+                                 transitions=g["transitions"][()]))
+        attrs = {"complete": bool(f.attrs["complete"]), "timings": io.read_json_attr(f, "timings", {})}
+    return config, runs, attrs

@@ -1,0 +1,150 @@
+"""Gradient statistics from users' own PyTorch models (extra ``torch``).
+
+Attach a :class:`GradientRecorder` to a model and its optimiser; it hooks the
+optimiser's ``step`` and records, per layer and epoch, the same statistics as the
+built-in trainer (PHYSICS.md §5): the norm of the mean minibatch gradient, the
+square root of the trace of its covariance over the epoch's minibatches
+(population), the same for the weight updates actually applied, and the weight
+norm. Call :meth:`GradientRecorder.end_epoch` after each epoch;
+:meth:`GradientRecorder.save` writes the study file's run schema, which
+``ib_physics.learning.study.read_study``-style readers and the adapter understand.
+
+Example
+-------
+>>> rec = GradientRecorder(model, optimizer)          # doctest: +SKIP
+>>> for epoch in range(n_epochs):                      # doctest: +SKIP
+...     for xb, yb in loader:
+...         loss = loss_fn(model(xb), yb)
+...         optimizer.zero_grad(); loss.backward(); optimizer.step()
+...         rec.record_loss(loss.item(), len(xb))
+...     rec.end_epoch()
+>>> rec.save("my_run.h5", settings={"lr": 1e-3})      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from .. import io
+from .network import EpochStatistics
+
+__all__ = ["GradientRecorder"]
+
+
+class GradientRecorder:
+    """Per-layer gradient and update statistics of a PyTorch training loop.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    optimizer : torch.optim.Optimizer
+        Must support step hooks (PyTorch >= 2.0).
+    layers : mapping of str to torch.nn.Parameter, optional
+        What counts as a layer; default: the ``weight`` of every ``torch.nn.Linear``
+        and convolution in ``model.named_modules()`` order (biases excluded, as in
+        the built-in statistics).
+    """
+
+    def __init__(self, model: Any, optimizer: Any, *, layers: Mapping[str, Any] | None = None) -> None:
+        import torch
+
+        if not isinstance(model, torch.nn.Module):
+            raise TypeError(f"`model` must be a torch.nn.Module, got {type(model).__name__}.")
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(f"`optimizer` must be a torch.optim.Optimizer, got {type(optimizer).__name__}.")
+        if layers is None:
+            kinds = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
+            layers = {name or "layer": m.weight for name, m in model.named_modules() if isinstance(m, kinds)}
+        if not layers:
+            raise ValueError("`layers` is empty: the model has no Linear or convolution layers; pass `layers`.")
+        self.names = tuple(layers)
+        self._params = tuple(layers.values())
+        self._before: list[np.ndarray] = []
+        self._reset()
+        self._epochs: list[dict[str, np.ndarray]] = []
+        self._hooks = [optimizer.register_step_pre_hook(self._pre_step),
+                       optimizer.register_step_post_hook(self._post_step)]
+
+    def _reset(self) -> None:
+        sizes = [int(p.numel()) for p in self._params]
+        self._count = 0
+        self._g_mean = [np.zeros(s) for s in sizes]
+        self._g_m2 = [np.zeros(s) for s in sizes]
+        self._u_mean = [np.zeros(s) for s in sizes]
+        self._u_m2 = [np.zeros(s) for s in sizes]
+        self._loss_sum = 0.0
+        self._loss_n = 0
+
+    def _pre_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        self._count += 1
+        k = self._count
+        self._before = []
+        for j, p in enumerate(self._params):
+            if p.grad is None:
+                raise RuntimeError(f"layer {self.names[j]!r} has no gradient at optimizer.step().")
+            g = p.grad.detach().to("cpu").double().numpy().ravel()
+            d = g - self._g_mean[j]
+            self._g_mean[j] += d / k
+            self._g_m2[j] += d * (g - self._g_mean[j])
+            self._before.append(p.detach().to("cpu").double().numpy().ravel().copy())
+
+    def _post_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        k = self._count
+        for j, p in enumerate(self._params):
+            du = p.detach().to("cpu").double().numpy().ravel() - self._before[j]
+            d = du - self._u_mean[j]
+            self._u_mean[j] += d / k
+            self._u_m2[j] += d * (du - self._u_mean[j])
+
+    def record_loss(self, loss: float, batch_size: int = 1) -> None:
+        """Add a minibatch's mean loss (weighted by its size) to the epoch's mean loss."""
+        self._loss_sum += float(loss) * int(batch_size)
+        self._loss_n += int(batch_size)
+
+    def end_epoch(self) -> None:
+        """Close the current epoch's statistics (needs at least one optimiser step)."""
+        if self._count == 0:
+            raise RuntimeError("no optimizer.step() since the last end_epoch().")
+        n = self._count
+        row = {
+            "grad_mean": np.array([np.linalg.norm(m) for m in self._g_mean]),
+            "grad_std": np.array([np.sqrt(m2.sum() / n) for m2 in self._g_m2]),
+            "update_mean": np.array([np.linalg.norm(m) for m in self._u_mean]),
+            "update_std": np.array([np.sqrt(m2.sum() / n) for m2 in self._u_m2]),
+            "weight_norm": np.array([float(p.detach().double().norm()) for p in self._params]),
+            "loss": np.array(self._loss_sum / self._loss_n if self._loss_n else np.nan),
+        }
+        self._epochs.append(row)
+        self._reset()
+
+    def statistics(self) -> EpochStatistics:
+        """Everything recorded so far, as one replica: arrays (1, E, L), loss (1, E)."""
+        if not self._epochs:
+            raise RuntimeError("no epoch recorded yet: call end_epoch() after each epoch.")
+        stack = {k: np.array([e[k] for e in self._epochs])[None] for k in self._epochs[0]}
+        return EpochStatistics(epochs=np.arange(1, len(self._epochs) + 1), **stack)
+
+    def save(self, path: str | Path, *, settings: Mapping[str, Any] | None = None, name: str = "torch") -> Path:
+        """Write the statistics as run group ``runs/<name>`` (settings as attributes), atomically."""
+        stats = self.statistics()
+        path = Path(path)
+        with io.atomic_h5(path) as f:
+            f.attrs["experiment"] = "gradient_statistics"
+            g = f.create_group("runs").create_group(name)
+            for key, value in (settings or {}).items():
+                g.attrs[key] = value
+            g.attrs["layer_names"] = np.array(self.names, dtype="S")
+            g.attrs["source"] = "torch"
+            io.write_arrays(g, {"epochs": stats.epochs, "loss": stats.loss, "grad_mean": stats.grad_mean,
+                                "grad_std": stats.grad_std, "update_mean": stats.update_mean,
+                                "update_std": stats.update_std, "weight_norm": stats.weight_norm})
+        return path
+
+    def close(self) -> None:
+        """Remove the optimiser hooks."""
+        for h in self._hooks:
+            h.remove()
+        self._hooks = []

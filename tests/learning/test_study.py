@@ -1,0 +1,135 @@
+"""The bottleneck study end to end, its file, resume after Ctrl-C, and the PyTorch recorder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from ib_physics.cli import main
+from ib_physics.learning import Architecture, Trainer, ib_dataset, split_indices
+from ib_physics.learning import _kernels
+from ib_physics.learning.study import StudyConfig, read_study, run_study, snapshot_epochs
+
+SMOKE = ["--fractions", "0.05,0.85", "--networks", "2", "--epochs", "60", "--snapshots", "8", "--batch-size", "256"]
+
+
+def _non_trivial_png(path: Path) -> None:
+    import matplotlib.image as mpimg
+
+    img = mpimg.imread(path)
+    assert img.shape[0] > 200 and img.shape[1] > 400
+    assert img[..., :3].std() > 0.05
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bottleneck")
+    assert main(["bottleneck", *SMOKE, "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+def test_smoke_study_writes_one_group_per_run_and_the_figures(smoke):
+    with h5py.File(smoke / "bottleneck.h5") as f:
+        assert f.attrs["experiment"] == "bottleneck" and bool(f.attrs["complete"])
+        runs = f["runs"]
+        assert sorted(runs) == ["fraction_0.0500", "fraction_0.8500"]
+        g = runs["fraction_0.8500"]
+        assert float(g.attrs["fraction"]) == 0.85 and g.attrs["optimizer"] == "adam"
+        assert int(g.attrs["batch_size"]) == 256 and "binning" in g.attrs["estimator_label"]
+        assert g["grad_mean"].shape == (2, 60, 6) and g["i_xt"].shape == (2, len(snapshot_epochs(60, 8)), 6)
+        assert g["train_indices"].shape == (round(0.85 * 4096),)
+    config, runs, attrs = read_study(smoke / "bottleneck.h5")
+    assert config.networks == 2 and attrs["complete"]
+    run = runs[1]
+    # The information plane is bounded: I(X;T) <= 12 bits, I(T;Y) <= H(Y); the data processing
+    # inequality holds layer to layer for the binning estimator of a deterministic net at epoch 0.
+    assert np.all(run.i_xt <= 12 + 1e-9) and np.all(run.i_ty <= ib_dataset().label_entropy + 1e-9)
+    assert np.all(run.train_accuracy[:, -1] > 0.7)
+    for name in ("bottleneck_information_plane.png", "bottleneck_gradients.png", "bottleneck_snr.png"):
+        _non_trivial_png(smoke / name)
+
+
+def test_plot_redraws_the_study(smoke, tmp_path):
+    assert main(["plot", str(smoke / "bottleneck.h5"), "--out", str(tmp_path)]) == 0
+    assert len(list(tmp_path.glob("bottleneck_*.png"))) == 3
+
+
+@pytest.mark.parametrize("argv,key", [(["--networks", "0"], "networks"), (["--fractions", "0.5,1.5"], "fractions"),
+                                      (["--widths", "12,5,3"], "widths"), (["--epochs", "-3"], "epochs")])
+def test_bad_flags_are_one_line_errors_and_nothing_is_written(tmp_path, capsys, argv, key):
+    out = tmp_path / "o"
+    assert main(["bottleneck", *argv, "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and key in err
+    assert not out.exists()
+
+
+def test_interrupted_study_resumes_to_the_same_numbers(tmp_path):
+    config = StudyConfig(fractions=(0.45,), networks=2, epochs=40, snapshots=6, batch_size=256)
+    _, whole = run_study(config, out=tmp_path / "whole", progress=False)
+    calls = []
+
+    def interrupt(done: int, total: int) -> None:
+        calls.append(done)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_study(config, out=tmp_path / "cut", progress=interrupt)
+    _, _, attrs = read_study(tmp_path / "cut" / "bottleneck.h5")
+    assert not attrs["complete"]
+    _, resumed = run_study(config, out=tmp_path / "cut", progress=False)
+    a, b = whole[0], resumed[0]
+    np.testing.assert_array_equal(a.stats.epochs, b.stats.epochs)
+    for name in ("grad_mean", "grad_std", "update_std", "weight_norm", "loss"):
+        np.testing.assert_array_equal(getattr(a.stats, name), getattr(b.stats, name), err_msg=name)
+    np.testing.assert_array_equal(a.snapshot_epochs, b.snapshot_epochs)
+    np.testing.assert_array_equal(a.i_xt, b.i_xt)
+    # Another study's settings in the same directory are refused, not mixed in.
+    with pytest.raises(ValueError, match="other settings"):
+        run_study(StudyConfig(fractions=(0.45,), networks=3, epochs=40), out=tmp_path / "cut", progress=False)
+
+
+def test_torch_recorder_matches_the_built_in_statistics(tmp_path):
+    torch = pytest.importorskip("torch")
+    from ib_physics.learning.torch import GradientRecorder
+
+    data = ib_dataset()
+    arch = Architecture(widths=(12, 10, 7, 2))
+    train, _ = split_indices(0.85, 2)
+    trainer = Trainer(arch=arch, x=data.x[train], y=data.y[train], seed=5, learning_rate=1e-2, batch_size=512)
+    p0 = trainer.params[0].copy()
+    stats = trainer.run(3)
+    torch.set_default_dtype(torch.float64)
+    model = torch.nn.Sequential(torch.nn.Linear(12, 10), torch.nn.Tanh(), torch.nn.Linear(10, 7), torch.nn.Tanh(),
+                                torch.nn.Linear(7, 2))
+    linears = [m for m in model if isinstance(m, torch.nn.Linear)]
+    with torch.no_grad():
+        for l, lin in enumerate(linears):
+            lin.weight.copy_(torch.tensor(arch.weights(p0, l).T))
+            lin.bias.copy_(torch.tensor(arch.biases(p0, l)))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    rec = GradientRecorder(model, opt)
+    x, y = torch.tensor(trainer.x), torch.tensor(trainer.y)
+    order = np.zeros(train.size, np.int64)
+    for epoch in range(3):
+        _kernels.shuffle_order(order, epoch, 0, np.uint64(trainer._k0), np.uint64(trainer._k1))
+        for b in range(0, train.size, 512):
+            idx = torch.tensor(order[b:b + 512])
+            loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            rec.record_loss(loss.item(), len(idx))
+        rec.end_epoch()
+    got = rec.statistics()
+    assert rec.names == ("0", "2", "4")
+    for name in ("grad_mean", "grad_std", "update_mean", "update_std", "weight_norm", "loss"):
+        np.testing.assert_allclose(getattr(got, name), getattr(stats, name), rtol=1e-7, err_msg=name)
+    path = rec.save(tmp_path / "torch.h5", settings={"lr": 1e-2})
+    with h5py.File(path) as f:
+        assert f["runs/torch/grad_std"].shape == (1, 3, 3) and f["runs/torch"].attrs["lr"] == 1e-2
+    rec.close()
