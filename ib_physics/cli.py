@@ -149,10 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--print-config", action="store_true", help="print the settings as TOML, with the derived D, v, Péclet number and time scales, and exit")
     d.set_defaults(func=_dye)
     b = sub.add_parser("bottleneck", help=EXPERIMENTS["bottleneck"], description=EXPERIMENTS["bottleneck"]
-                       + ". Defaults: 3 fractions x 10 networks x 4000 epochs, Adam (lr 4e-4, batch 512), binning.")
+                       + ". Defaults: 3 fractions x 20 networks x 5000 epochs, Adam (lr 4e-4, batch 512), binning.")
     b.add_argument("--fractions", type=_floats, help="training fractions, e.g. 0.05,0.45,0.85")
-    b.add_argument("--networks", type=int, help="networks per fraction (default 10; the paper: 50)")
-    b.add_argument("--epochs", type=int, help="epochs (default 4000; the paper: 10000)")
+    b.add_argument("--networks", type=int, help="networks per fraction (default 20; the paper: 50)")
+    b.add_argument("--epochs", type=int, help="epochs (default 5000; the paper: 10000)")
     b.add_argument("--snapshots", type=int, help="log-spaced information-plane epochs (default 50)")
     b.add_argument("--widths", type=_ints, help="layer widths, e.g. 12,10,7,5,4,3,2")
     b.add_argument("--activation", choices=("tanh", "relu"))

@@ -38,13 +38,14 @@ class InformationEstimate:
 
 
 def entropy_bits(codes: np.ndarray) -> float:
-    """Entropy in bits of the empirical distribution of the rows of an integer array (n, w)."""
+    """Entropy in bits of the empirical distribution of integers (n,) or of the rows of (n, w)."""
     codes = np.asarray(codes)
-    if codes.ndim == 1:
-        codes = codes[:, None]
     if codes.shape[0] == 0:
         return 0.0
-    _, counts = np.unique(codes, axis=0, return_counts=True)
+    if codes.ndim == 1:  # packed rows: a plain sort, far faster than unique rows
+        counts = np.unique(codes, return_counts=True)[1]
+    else:
+        counts = np.unique(codes, axis=0, return_counts=True)[1]
     p = counts / codes.shape[0]
     return float(-np.sum(p * np.log2(p)))
 
@@ -78,12 +79,16 @@ def binned_information(t: np.ndarray, y: np.ndarray, *, edges: np.ndarray | None
     edges = DEFAULT_EDGES if edges is None else np.asarray(edges, dtype=float)
     if edges.ndim != 1 or edges.size < 1 or np.any(np.diff(edges) <= 0):
         raise ValueError("`edges` must be a 1D increasing array.")
-    codes = _pack(np.digitize(t, edges), edges.size + 1)
-    h_t = entropy_bits(codes)
-    h_t_given_y = 0.0
-    for label in np.unique(y):
-        sel = y == label
-        h_t_given_y += sel.mean() * entropy_bits(codes[sel])
+    if t.shape[1] * np.log2(edges.size + 1) < 62 and np.issubdtype(y.dtype, np.integer) and y.min() >= 0:
+        h_t, h_t_given_y = _kernels.binned_entropies(np.ascontiguousarray(t), y.astype(np.int64), edges,
+                                                     int(y.max()) + 1)
+    else:  # wide layers: unique rows
+        codes = _pack(np.digitize(t, edges), edges.size + 1)
+        h_t = entropy_bits(codes)
+        h_t_given_y = 0.0
+        for label in np.unique(y):
+            sel = y == label
+            h_t_given_y += sel.mean() * entropy_bits(codes[sel])
     return InformationEstimate(i_xt=h_t, i_ty=h_t - h_t_given_y, estimator="binning")
 
 

@@ -161,6 +161,7 @@ def _snr(config: Any, runs: list[StudyRun], path: Path, note: str) -> Path:
             ax.text(0.5, 0.5, "one minibatch per epoch:\nno minibatch noise, SNR undefined", ha="center",
                     va="center", transform=ax.transAxes)
             ax.set_title(f"{100 * run.fraction:.0f} % of the data for training", fontsize=10)
+            ax.set_xticks([])
             continue
         snr = _geomean(s.snr)
         for l, name in enumerate(names):

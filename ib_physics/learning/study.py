@@ -63,8 +63,8 @@ class StudyConfig:
     """
 
     fractions: tuple[float, ...] = (0.05, 0.45, 0.85)
-    networks: int = 10
-    epochs: int = 4000
+    networks: int = 20
+    epochs: int = 5000
     snapshots: int = 50
     widths: tuple[int, ...] = (12, 10, 7, 5, 4, 3, 2)
     activation: str = "tanh"

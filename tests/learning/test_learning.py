@@ -242,3 +242,17 @@ def test_transition_is_the_lasting_crossing_after_the_peak_not_the_first_noisy_d
     t = transition_epoch(epochs, noisy)
     assert 300 / 1.15 < t < 300 * 1.15
     assert np.isnan(transition_epoch(epochs, np.full(epochs.size, 5.0)))
+
+
+def test_binning_kernel_matches_numpy_digitize_and_unique_rows_on_edge_values():
+    from ib_physics.learning.information import _pack, entropy_bits
+
+    rng = np.random.default_rng(0)
+    for t in (np.tanh(2 * rng.normal(size=(4096, 7))), np.round(rng.normal(size=(4096, 3)), 1)):
+        for edges in (np.linspace(-1, 1, 30), np.array([-0.5, 0.1, 0.3, 0.9]), np.array([0.0])):
+            got = binned_information(t, DATA.y, edges=edges)
+            rows = np.digitize(t, edges)
+            h = entropy_bits(rows)  # unique rows, no packing
+            h_y = sum((DATA.y == c).mean() * entropy_bits(rows[DATA.y == c]) for c in (0, 1))
+            assert got.i_xt == pytest.approx(h, abs=1e-12) and got.i_ty == pytest.approx(h - h_y, abs=1e-12)
+            assert entropy_bits(_pack(rows, edges.size + 1)) == pytest.approx(h, abs=1e-12)
