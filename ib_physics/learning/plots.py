@@ -165,8 +165,13 @@ def _snr(config: Any, runs: list[StudyRun], path: Path, note: str) -> Path:
             continue
         snr = _geomean(s.snr)
         for l, name in enumerate(names):
-            ax.loglog(s.epochs, np.exp(smooth_log(s.epochs, snr[:, l])), color=colours[l], lw=1.3,
-                      label=f"{name}: transition at {trans[l]:.0f}" if np.isfinite(trans[l]) else f"{name}: none")
+            finite = run.transitions[:, l][np.isfinite(run.transitions[:, l])]
+            if np.isfinite(trans[l]):
+                q1, q3 = np.percentile(finite, [25, 75])
+                label = f"{name}: {trans[l]:.0f} (IQR {q1:.0f}–{q3:.0f}, {finite.size}/{run.transitions.shape[0]})"
+            else:
+                label = f"{name}: no lasting crossing"
+            ax.loglog(s.epochs, np.exp(smooth_log(s.epochs, snr[:, l])), color=colours[l], lw=1.3, label=label)
             if np.isfinite(trans[l]):
                 ax.plot(trans[l], 1.0, "o", color=colours[l], ms=6, mec="k", mew=0.5)
         ax.axhline(1.0, color="k", lw=0.8)

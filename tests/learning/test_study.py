@@ -133,3 +133,13 @@ def test_torch_recorder_matches_the_built_in_statistics(tmp_path):
     with h5py.File(path) as f:
         assert f["runs/torch/grad_std"].shape == (1, 3, 3) and f["runs/torch"].attrs["lr"] == 1e-2
     rec.close()
+
+
+def test_kde_study_runs_and_stays_within_the_bounds(tmp_path):
+    config = StudyConfig(fractions=(0.85,), networks=1, epochs=4, snapshots=2, widths=(12, 3, 2), estimator="kde")
+    _, [run] = run_study(config, out=tmp_path, progress=False)
+    assert run.i_xt.shape == (1, 2, 2)
+    assert np.all(run.i_xt >= 0) and np.all(run.i_xt <= 12 + 1e-9)
+    # Pairwise bounds: I(T;Y) <= I(X;T), and I(T;Y) <= H(Y) since a class holds p(y) of the kernel mass.
+    assert np.all(run.i_ty <= run.i_xt + 1e-9)
+    assert np.all(run.i_ty <= ib_dataset().label_entropy + 1e-9)
