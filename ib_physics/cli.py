@@ -15,6 +15,7 @@ __all__ = ["main", "build_parser"]
 EXPERIMENTS = {
     "bottleneck": "the information-bottleneck study: nets trained on 5, 45 and 85 percent of the data, "
                   "gradient SNR per layer, the information plane",
+    "brownian": "where Brownian motion comes from: big disks among small ones, D measured and fed to both engines",
     "dye": "a drop of dye sinking and spreading in a glass: 3D particles vs the axisymmetric density (main job)",
     "particles": "particles hopping in a double well: trails, marginals vs exp(-U/D)",
 }
@@ -90,6 +91,18 @@ def _bottleneck(args: argparse.Namespace) -> int:
     return 0
 
 
+def _brownian(args: argparse.Namespace) -> int:
+    from .experiments.brownian import config_from_mapping, run_brownian
+
+    names = (("n_big", args.big), ("n_small", args.small), ("duration", args.duration), ("seed", args.seed),
+             ("area_fraction", args.area_fraction))
+    config = config_from_mapping({k: v for k, v in names if v is not None})
+    say = (lambda line: None) if args.quiet else print
+    data, figures = run_brownian(config, out=args.out, progress=not args.quiet, log=say)
+    print(f"wrote {data} and {len(figures)} figures")
+    return 0
+
+
 def _particles(args: argparse.Namespace) -> int:
     from .experiments.double_well import config_from_mapping, run_double_well
 
@@ -111,7 +124,11 @@ def _plot(args: argparse.Namespace) -> int:
         kind = f.attrs.get("experiment", "")
     kind = kind.decode() if isinstance(kind, bytes) else str(kind)
     out = Path(args.out) if args.out is not None else path.parent
-    if kind == "bottleneck":
+    if kind == "brownian":
+        from .experiments.brownian import plot_brownian
+
+        drawn = plot_brownian(path, out, animation=not args.no_animation)
+    elif kind == "bottleneck":
         from .learning.plots import plot_study
 
         drawn = plot_study(path, out)
@@ -138,6 +155,17 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Each experiment writes one HDF5 file and its figures; `ib-physics plot FILE` redraws them.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    w = sub.add_parser("brownian", help=EXPERIMENTS["brownian"], description=EXPERIMENTS["brownian"]
+                       + ". Defaults: 5 big disks (radius 5, mass 25) among 800 small ones, area fraction 0.3, "
+                         "periodic box, t = 20000.")
+    w.add_argument("--big", type=int, help="big tracer disks (default 5)")
+    w.add_argument("--small", type=int, help="small bath disks (default 800)")
+    w.add_argument("--area-fraction", type=float, dest="area_fraction", help="area covered by disks (default 0.3)")
+    w.add_argument("--duration", type=float, help="simulated time (default 20000)")
+    w.add_argument("--seed", type=int, help="seed of the placement and velocities (default 0)")
+    w.add_argument("--out", default="out", help="output directory (default ./out)")
+    w.add_argument("--quiet", action="store_true", help="no progress bar or messages")
+    w.set_defaults(func=_brownian)
     d = sub.add_parser("dye", help=EXPERIMENTS["dye"], description=EXPERIMENTS["dye"])
     d.add_argument("--config", help="TOML file of settings ([glass], [drop], [dye], [water], [run]); "
                                     "see --print-config")

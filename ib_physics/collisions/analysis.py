@@ -49,16 +49,21 @@ class Trajectory:
     box: np.ndarray
     tracer_mass: float
     kT: float
+    snapshot_t: np.ndarray | None = None
+    snapshots: np.ndarray | None = None
 
 
 def record(system: HardDisks, *, duration: float, sample_dt: float, tracers: Sequence[int] | None = None,
-           progress: Callable[[float, float], None] | None = None) -> Trajectory:
+           snapshot_every: int = 0, progress: Callable[[float, float], None] | None = None) -> Trajectory:
     """Run ``system`` for ``duration`` and sample tracers every ``sample_dt``.
 
     Parameters
     ----------
     tracers : sequence of int, optional
         Disk indices (default: the disks with the largest radius).
+    snapshot_every : int
+        Keep every disk's (wrapped) position at every ``snapshot_every``-th sample (0: none),
+        for pictures and animations: ``snapshots`` (F, N, 2) at ``snapshot_t``.
     progress : callable, optional
         ``progress(done, total)`` in simulated time after each sample.
     """
@@ -76,6 +81,8 @@ def record(system: HardDisks, *, duration: float, sample_dt: float, tracers: Seq
     energy = np.empty(n_samples + 1)
     coll = np.empty(n_samples + 1, np.int64)
     times = np.empty(n_samples + 1)
+    every = check_int_range(snapshot_every, "snapshot_every", 0)
+    snaps, snap_t = [], []
     for k in range(n_samples + 1):
         if k:
             system.run(sample_dt)
@@ -86,12 +93,17 @@ def record(system: HardDisks, *, duration: float, sample_dt: float, tracers: Seq
         vel[k] = system.v[idx]
         energy[k] = system.kinetic_energy()
         coll[k] = system.collisions
+        if every and k % every == 0:
+            snaps.append(system.x.copy())
+            snap_t.append(system.t)
     mass = system.mass[idx]
     if np.ptp(mass) > 0:
         raise ValueError("tracers must share one mass.")
     return Trajectory(t=times - times[0], positions=pos, velocities=vel, kinetic_energy=energy, collisions=coll,
                       tracers=idx, box=system.box.copy(), tracer_mass=float(mass[0]),
-                      kT=float(energy[0] / system.n))
+                      kT=float(energy[0] / system.n),
+                      snapshot_t=np.array(snap_t) - times[0] if every else None,
+                      snapshots=np.array(snaps) if every else None)
 
 
 def _lag_average(a: np.ndarray, max_lag: int, kind: str) -> np.ndarray:
