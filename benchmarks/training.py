@@ -40,32 +40,20 @@ def pytorch(epochs: int, networks: int) -> tuple[float, np.ndarray]:
     import torch
 
     from ib_physics.learning import Architecture, Trainer, ib_dataset, split_indices
-    from ib_physics.learning import _kernels
+    from ib_physics.learning.torch import to_torch
 
     torch.set_num_threads(1)
-    torch.set_default_dtype(torch.float64)
     data = ib_dataset()
     train, _ = split_indices(0.85, 0)
     arch = Architecture()
     ref = Trainer(arch=arch, x=data.x[train], y=data.y[train], replicas=networks, seed=1, threads=1)
     x, y = torch.tensor(ref.x), torch.tensor(ref.y)
-    orders = np.zeros((networks, epochs, train.size), np.int64)
-    for r in range(networks):
-        for e in range(epochs):
-            _kernels.shuffle_order(orders[r, e], e, r, np.uint64(ref._k0), np.uint64(ref._k1))
-    batches = [[[torch.tensor(orders[r, e, b:b + 512]) for b in range(0, train.size, 512)] for e in range(epochs)]
-               for r in range(networks)]
+    batches = [[[torch.tensor(ref.batch_order(r, e)[b:b + 512]) for b in range(0, train.size, 512)]
+                for e in range(epochs)] for r in range(networks)]
     first = None
     elapsed = 0.0
     for r in range(networks):
-        layers = []
-        for l, (n_in, n_out) in enumerate(zip(arch.widths[:-1], arch.widths[1:])):
-            lin = torch.nn.Linear(n_in, n_out)
-            with torch.no_grad():
-                lin.weight.copy_(torch.tensor(arch.weights(ref.params[r], l).T))
-                lin.bias.copy_(torch.tensor(arch.biases(ref.params[r], l)))
-            layers += [lin, torch.nn.Tanh()]
-        model = torch.nn.Sequential(*layers[:-1])
+        model = to_torch(arch, ref.params[r])
         opt = torch.optim.Adam(model.parameters(), lr=4e-4)
         t0 = time.perf_counter()
         for e in range(epochs):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -35,13 +34,6 @@ grid_z = 24
 tracers = 3
 """
 
-
-def _non_trivial_png(path: Path) -> None:
-    import matplotlib.image as mpimg
-
-    img = mpimg.imread(path)
-    assert img.shape[0] > 200 and img.shape[1] > 300
-    assert img[..., :3].std() > 0.05
 
 
 # --- inputs and derived physics ------------------------------------------------------------------
@@ -215,7 +207,7 @@ def smoke_run(tmp_path_factory):
     return out
 
 
-def test_smoke_run_writes_one_file_with_everything_and_the_figures(smoke_run):
+def test_smoke_run_writes_one_file_with_everything_and_the_figures(smoke_run, assert_png):
     data = smoke_run / "dye.h5"
     with h5py.File(data) as f:
         assert f.attrs["experiment"] == "dye" and int(f.attrs["seed"]) == 5
@@ -228,7 +220,7 @@ def test_smoke_run_writes_one_file_with_everything_and_the_figures(smoke_run):
     d = load_dye(data)
     assert d.config.seed == 5 and d.config.particles == 6000
     for name in ("dye_picture.png", "dye_overlay.png", "dye_continuity.png", "dye_convergence.png"):
-        _non_trivial_png(smoke_run / name)
+        assert_png(smoke_run / name)
     from PIL import Image
 
     with Image.open(smoke_run / "dye.gif") as gif:
@@ -252,10 +244,10 @@ def test_smoke_run_views_agree_at_the_sampling_floor(smoke_run):
     assert np.max(np.abs(c["dmass_dt"][inner] + c["flux_out"][inner])) < 0.1 * scale
 
 
-def test_plot_redraws_every_figure_from_the_file(smoke_run, tmp_path):
+def test_plot_redraws_every_figure_from_the_file(smoke_run, tmp_path, assert_png):
     assert main(["plot", str(smoke_run / "dye.h5"), "--out", str(tmp_path), "--no-animation"]) == 0
     for name in ("dye_picture.png", "dye_overlay.png", "dye_continuity.png", "dye_convergence.png"):
-        _non_trivial_png(tmp_path / name)
+        assert_png(tmp_path / name)
 
 
 def test_same_seed_same_numbers_and_ctrl_c_resumes_to_them(smoke_run, tmp_path):

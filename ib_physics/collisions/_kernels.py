@@ -56,6 +56,22 @@ def _minimum_image(d, length, periodic):
     return d
 
 
+@inline_kernel
+def _heap_set(h_time, h_i, h_j, h_kind, h_ci, h_cj, k, t, i, j, kind, ci, cj):
+    h_time[k] = t
+    h_i[k] = i
+    h_j[k] = j
+    h_kind[k] = kind
+    h_ci[k] = ci
+    h_cj[k] = cj
+
+
+@inline_kernel
+def _heap_move(h_time, h_i, h_j, h_kind, h_ci, h_cj, dst, src):
+    _heap_set(h_time, h_i, h_j, h_kind, h_ci, h_cj, dst, h_time[src], h_i[src], h_j[src], h_kind[src], h_ci[src],
+              h_cj[src])
+
+
 @kernel
 def _heap_push(h_time, h_i, h_j, h_kind, h_ci, h_cj, size, t, i, j, kind, ci, cj):
     """Insert into the binary min-heap of capacity len(h_time); returns the new size (-1 if full)."""
@@ -66,19 +82,9 @@ def _heap_push(h_time, h_i, h_j, h_kind, h_ci, h_cj, size, t, i, j, kind, ci, cj
         parent = (k - 1) >> 1
         if h_time[parent] <= t:
             break
-        h_time[k] = h_time[parent]
-        h_i[k] = h_i[parent]
-        h_j[k] = h_j[parent]
-        h_kind[k] = h_kind[parent]
-        h_ci[k] = h_ci[parent]
-        h_cj[k] = h_cj[parent]
+        _heap_move(h_time, h_i, h_j, h_kind, h_ci, h_cj, k, parent)
         k = parent
-    h_time[k] = t
-    h_i[k] = i
-    h_j[k] = j
-    h_kind[k] = kind
-    h_ci[k] = ci
-    h_cj[k] = cj
+    _heap_set(h_time, h_i, h_j, h_kind, h_ci, h_cj, k, t, i, j, kind, ci, cj)
     return size + 1
 
 
@@ -99,19 +105,9 @@ def _heap_pop(h_time, h_i, h_j, h_kind, h_ci, h_cj, size):
             child += 1
         if h_time[child] >= t:
             break
-        h_time[k] = h_time[child]
-        h_i[k] = h_i[child]
-        h_j[k] = h_j[child]
-        h_kind[k] = h_kind[child]
-        h_ci[k] = h_ci[child]
-        h_cj[k] = h_cj[child]
+        _heap_move(h_time, h_i, h_j, h_kind, h_ci, h_cj, k, child)
         k = child
-    h_time[k] = t
-    h_i[k] = i
-    h_j[k] = j
-    h_kind[k] = kind
-    h_ci[k] = ci
-    h_cj[k] = cj
+    _heap_set(h_time, h_i, h_j, h_kind, h_ci, h_cj, k, t, i, j, kind, ci, cj)
     return size
 
 

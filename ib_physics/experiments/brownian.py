@@ -24,6 +24,7 @@ import numpy as np
 from scipy import stats
 
 from .. import io
+from ._config import build_config
 from .._validation import check_finite_positive, check_int_range
 from ..collisions import fit_transport, mean_squared_displacement, random_disks, record, velocity_autocorrelation
 
@@ -76,11 +77,8 @@ class BrownianConfig:
 
 
 def config_from_mapping(values: dict[str, Any]) -> BrownianConfig:
-    known = {f.name for f in dataclasses.fields(BrownianConfig)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"unknown setting(s) {unknown}; allowed: {sorted(known)}.")
-    return BrownianConfig(**values)
+    """A config from a mapping, refusing unknown keys by name."""
+    return build_config(BrownianConfig, values)
 
 
 def _displacements(positions: np.ndarray, lag_samples: int) -> np.ndarray:
@@ -279,7 +277,8 @@ def plot_brownian(data: str | Path, out: str | Path, *, animation: bool = True) 
         ax.set_title(f"lag {view['lag']:g}: variance {view['var_hard_disks']:.3g} (disks), "
                      f"{view['var_particles']:.3g} (particles), {view['var_density']:.3g} (density)", fontsize=9)
         ax.set_xlabel("displacement along an axis")
-        ax.legend(fontsize=8)
+        ax.set_ylim(0, 1.35 * max(view["hard_disks"].max(), view["density"].max()))
+        ax.legend(fontsize=8, loc="upper left")
     axes[0, 0].set_ylabel("probability density")
     fig.suptitle("Where Brownian motion comes from: three views of a big disk's displacement")
     paths.append(out / "brownian_views.png")

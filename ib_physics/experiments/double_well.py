@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .. import io
+from ._config import build_config
 from .._validation import check_finite_positive, check_int_range
 from ..dynamics import Dynamics
 from ..particles import ParticleResult, simulate
@@ -161,8 +162,4 @@ def plot_double_well(data: str | Path, figure: str | Path) -> Path:
 
 def config_from_mapping(values: dict[str, Any]) -> DoubleWellConfig:
     """A config from a mapping, refusing unknown keys by name."""
-    known = {f.name for f in dataclasses.fields(DoubleWellConfig)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"unknown setting(s) {unknown}; allowed: {sorted(known)}.")
-    return DoubleWellConfig(**values)
+    return build_config(DoubleWellConfig, values)

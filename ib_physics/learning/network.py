@@ -307,6 +307,16 @@ class Trainer:
             np.uint64(self._k0), np.uint64(self._k1), self.epoch, n_epochs, a, b, self.first_replica,
             out["grad_mean"], out["grad_std"], out["update_mean"], out["update_std"], out["weight_norm"], loss)
 
+    def batch_order(self, replica: int, epoch: int) -> np.ndarray:
+        """The order in which replica ``replica`` (of this trainer) sees the training rows in
+        ``epoch`` (0-based), shape (n,); minibatches are consecutive slices of ``batch_size``."""
+        check_int_range(replica, "replica", 0, self.replicas - 1)
+        check_int_range(epoch, "epoch", 0)
+        order = np.zeros(self.x.shape[0], np.int64)
+        _kernels.shuffle_order(order, 0 if self.batches == "fixed" else epoch, replica + self.first_replica,
+                               np.uint64(self._k0), np.uint64(self._k1))
+        return order
+
     def outputs(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Every layer's outputs and pre-activations for inputs ``x`` (n, d), each (R, n, Σ widths[1:])."""
         x = np.ascontiguousarray(x, dtype=np.float64)

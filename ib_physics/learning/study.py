@@ -120,8 +120,9 @@ class StudyConfig:
 
 
 def snapshot_epochs(epochs: int, count: int) -> np.ndarray:
-    """Epoch 0 and about ``count - 1`` log-spaced epochs up to ``epochs`` (distinct, sorted)."""
-    return np.unique(np.concatenate([[0], np.round(np.geomspace(1, epochs, max(count - 1, 1))).astype(int)]))
+    """Epoch 0, about ``count - 1`` log-spaced epochs and the last epoch (distinct, sorted)."""
+    spaced = np.round(np.geomspace(1, epochs, max(count - 1, 1))).astype(int)
+    return np.unique(np.concatenate([[0], spaced, [epochs]]))
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,30 @@ import numpy as np
 from .. import io
 from .network import EpochStatistics
 
-__all__ = ["GradientRecorder"]
+__all__ = ["GradientRecorder", "to_torch"]
+
+
+def to_torch(arch: Any, params: np.ndarray) -> Any:
+    """A ``torch.nn.Sequential`` (float64) with the weights of one parameter row of ``arch``.
+
+    Linear layers with the architecture's activation between them and logits at the
+    end (PyTorch's cross-entropy applies the softmax).
+    """
+    import torch
+
+    row = np.asarray(params, dtype=float)
+    if row.shape != (arch.n_params,):
+        raise ValueError(f"`params` must be one row of {arch.n_params} parameters, got shape {row.shape}.")
+    modules = []
+    for l, (n_in, n_out) in enumerate(zip(arch.widths[:-1], arch.widths[1:])):
+        lin = torch.nn.Linear(int(n_in), int(n_out), dtype=torch.float64)
+        with torch.no_grad():
+            lin.weight.copy_(torch.tensor(arch.weights(row, l).T))
+            lin.bias.copy_(torch.tensor(arch.biases(row, l)))
+        modules.append(lin)
+        if l < arch.n_layers - 1:
+            modules.append(torch.nn.Tanh() if arch.activation == "tanh" else torch.nn.ReLU())
+    return torch.nn.Sequential(*modules)
 
 
 class GradientRecorder:

@@ -69,11 +69,11 @@ def test_energy_and_momentum_are_conserved_and_disks_never_overlap(periodic):
     e0, p0 = sys_.kinetic_energy(), sys_.momentum()
     counts = 0
     for _ in range(5):
-        c, _ = sys_.run(1e9, max_events=40_000)
+        c, _ = sys_.run(1e9, max_events=200_000)
         counts += c.collisions
         assert sys_.overlap() < 1e-9
-    assert counts > 150_000
-    assert abs(sys_.kinetic_energy() - e0) / e0 < 1e-12
+    assert counts > 900_000  # the issue asks for 1e6 events: collisions plus wall hits
+    assert abs(sys_.kinetic_energy() - e0) / e0 < 1e-10
     if periodic:  # walls take momentum; a periodic box keeps it
         np.testing.assert_allclose(sys_.momentum(), p0, atol=1e-10)
 

@@ -149,27 +149,20 @@ def test_adam_matches_pytorch_on_the_same_batches():
     trainer = Trainer(arch=arch, x=DATA.x[train], y=DATA.y[train], seed=3, learning_rate=1e-2, batch_size=512)
     p0 = trainer.params[0].copy()
     trainer.run(2)
-    torch.set_default_dtype(torch.float64)
-    layers = [torch.nn.Linear(int(a), int(b)) for a, b in zip(arch.widths[:-1], arch.widths[1:])]
-    with torch.no_grad():
-        for l, lin in enumerate(layers):
-            lin.weight.copy_(torch.tensor(arch.weights(p0, l).T))
-            lin.bias.copy_(torch.tensor(arch.biases(p0, l)))
-    params = [q for lin in layers for q in lin.parameters()]
-    opt = torch.optim.Adam(params, lr=1e-2, betas=(0.9, 0.999), eps=1e-8)
+    from ib_physics.learning.torch import to_torch
+
+    model = to_torch(arch, p0)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2, betas=(0.9, 0.999), eps=1e-8)
     x, y = torch.tensor(trainer.x), torch.tensor(trainer.y)
-    order = np.zeros(train.size, np.int64)
     for epoch in range(2):
-        _kernels.shuffle_order(order, epoch, 0, np.uint64(trainer._k0), np.uint64(trainer._k1))
+        order = trainer.batch_order(0, epoch)
         for b in range(0, train.size, 512):
             idx = torch.tensor(order[b:b + 512])
-            h = x[idx]
-            for lin in layers[:-1]:
-                h = torch.tanh(lin(h))
-            loss = torch.nn.functional.cross_entropy(layers[-1](h), y[idx])
+            loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
+    layers = [m for m in model if isinstance(m, torch.nn.Linear)]
     for l, lin in enumerate(layers):
         np.testing.assert_allclose(arch.weights(trainer.params[0], l), lin.weight.detach().numpy().T, atol=1e-10)
 
