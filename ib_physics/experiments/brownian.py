@@ -147,6 +147,13 @@ def run_brownian(config: BrownianConfig | None = None, *, out: str | Path = "out
             "var_density": float(np.sum(dens.p[k + 1] * grid.volumes() * grid.centres[0] ** 2)),
             "samples_hard_disks": int(md.size),
         }
+    energy_drift = float(np.max(np.abs(traj.kinetic_energy - traj.kinetic_energy[0])) / traj.kinetic_energy[0])
+    momentum = np.sum(system.mass[:, None] * system.v, axis=0)
+    # Velocities of every small disk at the end, in units of sqrt(kT/m): standard normal when relaxed.
+    small = system.radius < system.radius.max()
+    scaled = (system.v[small] / np.sqrt(traj.kT / system.mass[small])[:, None]).ravel()
+    ks_mb = stats.kstest(scaled, "norm")
+    say(f"energy drift {energy_drift:.1e}; velocities vs Maxwell–Boltzmann: KS p = {ks_mb.pvalue:.3f}")
     data = out / "brownian.h5"
     with io.atomic_h5(data) as f:
         f.attrs["experiment"] = "brownian"
@@ -160,6 +167,10 @@ def run_brownian(config: BrownianConfig | None = None, *, out: str | Path = "out
                             "snapshot_t": traj.snapshot_t, "snapshots": traj.snapshots.astype(np.float32),
                             "radius": system.radius, "tracers": traj.tracers})
         g.attrs["kT"] = traj.kT
+        g.attrs["energy_drift"] = energy_drift
+        g.attrs["final_momentum"] = momentum
+        g.attrs["maxwell_boltzmann_ks_pvalue"] = float(ks_mb.pvalue)
+        io.write_arrays(g, {"final_small_velocities": scaled})
         g.attrs["tracer_mass"] = traj.tracer_mass
         a = f.create_group("analysis")
         io.write_arrays(a, {"lags": lags_t, "msd": msd, "vacf": vacf})
@@ -195,6 +206,8 @@ def plot_brownian(data: str | Path, out: str | Path, *, animation: bool = True) 
         t, pos = g["t"][()], g["positions"][()]
         snap_t, snaps, radius = g["snapshot_t"][()], g["snapshots"][()], g["radius"][()]
         kT, mass = float(g.attrs["kT"]), float(g.attrs["tracer_mass"])
+        scaled_v = g["final_small_velocities"][()]
+        ks_p, drift = float(g.attrs["maxwell_boltzmann_ks_pvalue"]), float(g.attrs["energy_drift"])
         n_coll = int(g["collisions"][-1] - g["collisions"][0])
         lags, msd, vacf = f["analysis/lags"][()], f["analysis/msd"][()], f["analysis/vacf"][()]
         views = [{k: (v[()] if not isinstance(v, h5py.Group) else None) for k, v in f["views"][name].items()}
@@ -239,7 +252,7 @@ def plot_brownian(data: str | Path, out: str | Path, *, animation: bool = True) 
     plt.close(fig)
 
     # 2. MSD: ballistic to diffusive, against the Langevin (Ornstein–Uhlenbeck velocity) curve.
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.8), constrained_layout=True)
+    fig, (ax, ax2, ax3) = plt.subplots(1, 3, figsize=(17, 4.8), constrained_layout=True)
     d, tau = fit["diffusion_msd"], fit["diffusion_msd"] * mass / kT
     lt = lags[1:]
     ax.loglog(lt, msd[1:], "k.", ms=3, label="big disks (hard-disk dynamics)")
@@ -260,6 +273,12 @@ def plot_brownian(data: str | Path, out: str | Path, *, animation: bool = True) 
     ax2.legend(fontsize=8)
     ax2.set_title(f"velocity autocorrelation: D = {fit['diffusion_vacf']:.3g} from its integral, "
                   f"{fit['diffusion_msd']:.3g} from the MSD", fontsize=10)
+    grid_v = np.linspace(-4.5, 4.5, 200)
+    ax3.hist(scaled_v, bins=60, range=(-4.5, 4.5), density=True, color="#9fb7d4", label="small disks, final")
+    ax3.plot(grid_v, np.exp(-grid_v**2 / 2) / np.sqrt(2 * np.pi), color="#c0392b", label="Maxwell–Boltzmann")
+    ax3.set_xlabel("velocity component / sqrt(kT/m)")
+    ax3.legend(fontsize=8)
+    ax3.set_title(f"velocities: KS p = {ks_p:.2f}; kinetic energy drift {drift:.0e}", fontsize=10)
     fig.suptitle(f"Measured in a {box[0]:.1f} x {box[1]:.1f} box (in 2D D depends on the box)")
     paths.append(out / "brownian_msd.png")
     fig.savefig(paths[-1], dpi=110)

@@ -24,6 +24,8 @@ def test_smoke_run_writes_the_file_and_figures(smoke, assert_png):
         assert f.attrs["experiment"] == "brownian"
         assert f["trajectory/positions"].shape[1:] == (3, 2)
         assert f["trajectory/snapshots"].shape[1:] == (253, 2)
+        assert f["trajectory"].attrs["energy_drift"] < 1e-10
+        assert f["trajectory"].attrs["maxwell_boltzmann_ks_pvalue"] > 1e-4
         energy = f["trajectory/kinetic_energy"][()]
         assert np.ptp(energy) / energy[0] < 1e-10
         views = [f["views"][k] for k in sorted(f["views"])]
