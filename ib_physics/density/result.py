@@ -41,7 +41,8 @@ class DensityResult:
     dynamics : Dynamics
     face_names : tuple of str
     diagnostics : Mapping
-        Steps, rejected steps, factorisations, mass error, cell Péclet number, wall time.
+        Steps, rejected steps, factorisations, mass error, the largest relative mass correction
+        applied against round-off (``mass_projection``), cell Péclet number, wall time.
     """
 
     t: np.ndarray
