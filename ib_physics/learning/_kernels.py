@@ -392,3 +392,47 @@ def binned_entropies(t, y, edges, n_labels):
         if m:
             h_given += (m / n) * _sorted_entropy(by_label[:m])
     return _sorted_entropy(codes), h_given
+
+
+@kernel
+def per_sample_moments(params, x, y, layers, activation, r0, r1, grad_mean, grad_std):
+    """Per layer: ‖mean_i g_i‖ and sqrt(tr Cov_i g_i) of single-sample weight gradients over all rows.
+
+    Replicas [r0, r1); outputs (R, L). The population covariance over the n rows.
+    """
+    n = x.shape[0]
+    n_layers = layers.shape[0]
+    n_params = params.shape[1]
+    width = 1
+    for l in range(n_layers):
+        width = max(width, layers[l, 0], layers[l, 1])
+    acts = np.zeros((n_layers + 1, width, 1))
+    pre = np.zeros((n_layers, width, 1))
+    delta = np.zeros((width, 1))
+    delta_prev = np.zeros((width, 1))
+    g = np.zeros(n_params)
+    mean = np.zeros(n_params)
+    m2 = np.zeros(n_params)
+    idx = np.arange(n)
+    for r in range(r0, r1):
+        p = params[r]
+        for q in range(n_params):
+            mean[q] = 0.0
+            m2[q] = 0.0
+        for i in range(n):
+            batch_gradient(p, x, y, idx, i, i + 1, layers, activation, acts, pre, delta, delta_prev, g)
+            count = i + 1.0
+            for q in range(n_params):
+                d = g[q] - mean[q]
+                mean[q] += d / count
+                m2[q] += d * (g[q] - mean[q])
+        for l in range(n_layers):
+            wo = layers[l, 2]
+            size = layers[l, 0] * layers[l, 1]
+            gm = 0.0
+            gv = 0.0
+            for q in range(wo, wo + size):
+                gm += mean[q] * mean[q]
+                gv += m2[q]
+            grad_mean[r, l] = math.sqrt(gm)
+            grad_std[r, l] = math.sqrt(gv / n)

@@ -307,6 +307,26 @@ class Trainer:
             np.uint64(self._k0), np.uint64(self._k1), self.epoch, n_epochs, a, b, self.first_replica,
             out["grad_mean"], out["grad_std"], out["update_mean"], out["update_std"], out["weight_norm"], loss)
 
+    def per_sample_statistics(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per replica and layer, over all training rows at the current weights: ‖mean g_i‖ and
+        sqrt(tr Cov g_i) of the single-sample weight gradients, each (R, L).
+
+        Their squared ratio is the gradient noise scale B_noise = tr Σ / |G|² (McCandlish et al.
+        2018): minibatches of B rows have SNR near 1 where B ≈ B_noise.
+        """
+        R, L = self.replicas, self.arch.n_layers
+        mean, std = np.zeros((R, L)), np.zeros((R, L))
+        work = partial(_kernels.per_sample_moments, self.params, self.x, self.y, self.arch.layers,
+                       ACTIVATIONS[self.arch.activation])
+
+        def piece(a: int, b: int) -> None:
+            work(a, b, mean, std)
+
+        interrupted = _run_all_pieces(piece, R, self._threads)
+        if interrupted is not None:
+            raise interrupted
+        return mean, std
+
     def batch_order(self, replica: int, epoch: int) -> np.ndarray:
         """The order in which replica ``replica`` (of this trainer) sees the training rows in
         ``epoch`` (0-based), shape (n,); minibatches are consecutive slices of ``batch_size``."""

@@ -8,6 +8,7 @@
   minibatch gradients (divided by ‖W‖ as in the original figure) on log-log axes,
   each layer's transition marked.
 * ``bottleneck_snr.png``: the SNR per layer with the line SNR = 1.
+* ``bottleneck_noise_scale.png``: the per-sample gradient noise scale per layer against the batch size.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ def plot_study(data: str | Path, out: str | Path) -> list[Path]:
     note = "" if attrs["complete"] else " (interrupted study: partial)"
     return [_information_plane(config, runs, out / "bottleneck_information_plane.png", note),
             _gradients(config, runs, out / "bottleneck_gradients.png", note),
-            _snr(config, runs, out / "bottleneck_snr.png", note)]
+            _snr(config, runs, out / "bottleneck_snr.png", note),
+            _noise_scale(config, runs, out / "bottleneck_noise_scale.png", note)]
 
 
 def _information_plane(config: Any, runs: list[StudyRun], path: Path, note: str) -> Path:
@@ -182,6 +184,35 @@ def _snr(config: Any, runs: list[StudyRun], path: Path, note: str) -> Path:
     axes[0, 0].set_ylabel("gradient SNR = ‖mean g‖ / ‖std g‖")
     fig.suptitle(f"Signal-to-noise ratio per layer (smoothed; transition = lasting crossing of 1 after the peak, "
                  f"median over {config.networks} networks){note}", fontsize=11)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _noise_scale(config: Any, runs: list[StudyRun], path: Path, note: str) -> Path:
+    import matplotlib.pyplot as plt
+
+    names = config.arch.layer_names
+    colours = _layer_colours(len(names))
+    fig, axes = plt.subplots(1, len(runs), figsize=(5.2 * len(runs), 4.4), constrained_layout=True, squeeze=False,
+                             sharey=True)
+    for ax, run in zip(axes[0], runs):
+        ep = np.maximum(run.snapshot_epochs, 1)
+        scale = _geomean(run.noise_scale)
+        for l, name in enumerate(names):
+            ax.loglog(ep, scale[:, l], "o-", ms=2.5, lw=1.1, color=colours[l], label=name)
+        ax.axhline(config.batch_size, color="k", lw=0.8, ls="--")
+        ax.annotate(f"batch size {config.batch_size}", (ep[1] if ep.size > 1 else ep[0], config.batch_size),
+                    xytext=(2, 3), textcoords="offset points", fontsize=8)
+        n_train = run.train_indices.size
+        ax.axhline(n_train, color="0.5", lw=0.8, ls=":")
+        ax.set_title(f"{100 * run.fraction:.0f} % of the data ({n_train} rows, dotted)", fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3, which="both")
+    axes[0, 0].set_ylabel("gradient noise scale tr Σ / |G|² (rows)")
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle("Per-sample gradient noise per layer (McCandlish et al. 2018): minibatch SNR ≈ 1 where the "
+                 f"noise scale reaches the batch size{note}", fontsize=11)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

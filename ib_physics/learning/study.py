@@ -139,6 +139,9 @@ class StudyRun:
     i_xt, i_ty : numpy.ndarray, shape (R, S, L)
         Information in bits at the snapshots.
     train_accuracy, test_accuracy, train_loss, test_loss : numpy.ndarray, shape (R, S)
+    sample_grad_mean, sample_grad_std : numpy.ndarray, shape (R, S, L)
+        Per-sample gradient statistics over the training rows at the snapshots
+        (:meth:`~ib_physics.learning.Trainer.per_sample_statistics`).
     transitions : numpy.ndarray, shape (R, L)
         Drift-to-diffusion transition epoch per network and layer (NaN: none).
     """
@@ -154,6 +157,14 @@ class StudyRun:
     train_loss: np.ndarray
     test_loss: np.ndarray
     transitions: np.ndarray
+    sample_grad_mean: np.ndarray
+    sample_grad_std: np.ndarray
+
+    @property
+    def noise_scale(self) -> np.ndarray:
+        """Gradient noise scale tr Σ / |G|² per network, snapshot and layer (in rows)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (self.sample_grad_std / self.sample_grad_mean) ** 2
 
 
 class _RunState:
@@ -170,7 +181,8 @@ class _RunState:
         self.stats: list[EpochStatistics] = []
         self.snap_epochs: list[int] = []
         self.snaps: dict[str, list[np.ndarray]] = {k: [] for k in ("i_xt", "i_ty", "train_accuracy",
-                                                                  "test_accuracy", "train_loss", "test_loss")}
+                                                                  "test_accuracy", "train_loss", "test_loss",
+                                                                  "sample_grad_mean", "sample_grad_std")}
 
 
 def _measure(state: _RunState, config: StudyConfig, x: np.ndarray, y: np.ndarray) -> None:
@@ -191,6 +203,9 @@ def _measure(state: _RunState, config: StudyConfig, x: np.ndarray, y: np.ndarray
     pred = probs.argmax(axis=2)
     nll = -np.log(np.maximum(np.take_along_axis(probs, y[None, :, None], axis=2)[..., 0], 1e-300))
     s = state.snaps
+    sample_mean, sample_std = state.trainer.per_sample_statistics()
+    s["sample_grad_mean"].append(sample_mean)
+    s["sample_grad_std"].append(sample_std)
     s["i_xt"].append(i_xt)
     s["i_ty"].append(i_ty)
     for part, idx in (("train", state.train), ("test", state.test)):
@@ -243,6 +258,7 @@ def _write(path: Path, config: StudyConfig, states: list[_RunState], complete: b
                 "snapshot_epochs": run.snapshot_epochs, "i_xt": run.i_xt, "i_ty": run.i_ty,
                 "train_accuracy": run.train_accuracy, "test_accuracy": run.test_accuracy,
                 "train_loss": run.train_loss, "test_loss": run.test_loss, "transitions": run.transitions,
+                "sample_grad_mean": run.sample_grad_mean, "sample_grad_std": run.sample_grad_std,
             })
             state = st.trainer.state()
             s = g.create_group("trainer_state")
@@ -365,6 +381,7 @@ def read_study(path: str | Path) -> tuple[StudyConfig, list[StudyRun], dict[str,
                                  snapshot_epochs=g["snapshot_epochs"][()], i_xt=g["i_xt"][()], i_ty=g["i_ty"][()],
                                  train_accuracy=g["train_accuracy"][()], test_accuracy=g["test_accuracy"][()],
                                  train_loss=g["train_loss"][()], test_loss=g["test_loss"][()],
-                                 transitions=g["transitions"][()]))
+                                 transitions=g["transitions"][()], sample_grad_mean=g["sample_grad_mean"][()],
+                                 sample_grad_std=g["sample_grad_std"][()]))
         attrs = {"complete": bool(f.attrs["complete"]), "timings": io.read_json_attr(f, "timings", {})}
     return config, runs, attrs

@@ -249,3 +249,26 @@ def test_binning_kernel_matches_numpy_digitize_and_unique_rows_on_edge_values():
             h_y = sum((DATA.y == c).mean() * entropy_bits(rows[DATA.y == c]) for c in (0, 1))
             assert got.i_xt == pytest.approx(h, abs=1e-12) and got.i_ty == pytest.approx(h - h_y, abs=1e-12)
             assert entropy_bits(_pack(rows, edges.size + 1)) == pytest.approx(h, abs=1e-12)
+
+
+def test_per_sample_statistics_equal_minibatch_statistics_of_single_rows_when_weights_stand_still():
+    """Batches of one row, SGD with a vanishing step: the epoch's minibatches are the rows themselves."""
+    arch = Architecture(widths=(12, 5, 3, 2))
+    train, _ = split_indices(0.45, 1)
+    trainer = Trainer(arch=arch, x=DATA.x[train], y=DATA.y[train], optimizer="sgd", learning_rate=1e-300,
+                      batch_size=1, seed=3, replicas=2)
+    mean, std = trainer.per_sample_statistics()
+    stats = trainer.run(1)
+    np.testing.assert_allclose(stats.grad_mean[:, 0], mean, rtol=1e-9)
+    np.testing.assert_allclose(stats.grad_std[:, 0], std, rtol=1e-9)
+    # Minibatches of B rows drawn without replacement: Var(mean of B) = Var(row) / B x (n - B) / (n - 1);
+    # the k = n / B batches of an epoch estimate it with the population variance, (k - 1) / k of that.
+    n, b = train.size, 97
+    assert n % b == 0
+    coarse = Trainer(arch=arch, x=DATA.x[train], y=DATA.y[train], optimizer="sgd", learning_rate=1e-300,
+                     batch_size=b, seed=3, replicas=2)
+    s = coarse.run(30)
+    k = n // b
+    predicted = std**2 / b * (n - b) / (n - 1) * (k - 1) / k
+    measured = np.mean(s.grad_std**2, axis=1)  # average over epochs of the between-batch variance
+    np.testing.assert_allclose(measured, predicted, rtol=0.2)

@@ -39,13 +39,14 @@ def test_smoke_study_writes_one_group_per_run_and_the_figures(smoke, assert_png)
     # inequality holds layer to layer for the binning estimator of a deterministic net at epoch 0.
     assert np.all(run.i_xt <= 12 + 1e-9) and np.all(run.i_ty <= ib_dataset().label_entropy + 1e-9)
     assert np.all(run.train_accuracy[:, -1] > 0.7)
-    for name in ("bottleneck_information_plane.png", "bottleneck_gradients.png", "bottleneck_snr.png"):
+    for name in ("bottleneck_information_plane.png", "bottleneck_gradients.png", "bottleneck_snr.png",
+                 "bottleneck_noise_scale.png"):
         assert_png(smoke / name)
 
 
 def test_plot_redraws_the_study(smoke, tmp_path):
     assert main(["plot", str(smoke / "bottleneck.h5"), "--out", str(tmp_path)]) == 0
-    assert len(list(tmp_path.glob("bottleneck_*.png"))) == 3
+    assert len(list(tmp_path.glob("bottleneck_*.png"))) == 4
 
 
 @pytest.mark.parametrize("argv,key", [(["--networks", "0"], "networks"), (["--fractions", "0.5,1.5"], "fractions"),
