@@ -39,7 +39,7 @@ _STAT_NAMES = ("grad_mean", "grad_std", "update_mean", "update_std", "weight_nor
 
 @dataclass(frozen=True, kw_only=True)
 class StudyConfig:
-    """Settings of ``ib-physics bottleneck`` (defaults: about 5 minutes on 2 cores).
+    """Settings of ``ib-physics bottleneck`` (defaults: about 4 minutes on 2 cores).
 
     Parameters
     ----------
