@@ -15,8 +15,8 @@ Distances (all on the density's cells; on the glass particles are binned in
   cell i (absorbed probability counts in neither). ``l1_floor`` is its expected
   value for N exact samples, Σ sqrt(2 P_i (1 − P_i) / (π N)).
 * ``ks``: Kolmogorov–Smirnov statistic and p-value of each axis' marginal against
-  the density's marginal (uniform density within cells: a CDF linear in x, or in r²
-  on the glass's rings).
+  the density's marginal (its exact CDF at the cell edges, interpolated monotonically
+  in x, or in r² on the glass's rings).
 * ``wasserstein``: W1 distance of each marginal, ∫ |F_particles − F_density| dx.
 * moments: per-axis mean of the particles with its standard error and the density's.
 """
@@ -94,13 +94,23 @@ def grid_coordinates(grid: Grid, positions: np.ndarray) -> np.ndarray:
 
 
 def _marginal_cdf(edges: np.ndarray, masses: np.ndarray, radial: bool = False) -> Callable[[np.ndarray], np.ndarray]:
-    """CDF of a marginal that is uniform within each cell: linear in x, or in r² for rings
-    (a ring's volume grows as r², so uniform density there means a CDF linear in r²)."""
+    """CDF of a marginal through its exact values at the cell edges, interpolated monotonically
+    (PCHIP) in x, or in r² for rings (a ring's volume grows as r²). Linear interpolation would
+    assume a uniform density within each cell, which a KS test of 1e5 samples resolves where the
+    density changes by ten per cent across a cell."""
+    from scipy.interpolate import PchipInterpolator
+
     cdf = np.concatenate([[0.0], np.cumsum(masses)])
     cdf = cdf / cdf[-1]
-    if radial:
-        return lambda v: np.interp(np.square(v), np.square(edges), cdf)
-    return lambda v: np.interp(v, edges, cdf)
+    knots = np.square(edges) if radial else np.asarray(edges, dtype=float)
+    spline = PchipInterpolator(knots, cdf)
+    lo, hi = knots[0], knots[-1]
+
+    def evaluate(v: np.ndarray) -> np.ndarray:
+        x = np.square(v) if radial else np.asarray(v, dtype=float)
+        return np.clip(spline(np.clip(x, lo, hi)), 0.0, 1.0)
+
+    return evaluate
 
 
 def compare_sample(positions: np.ndarray, grid: Grid, p: np.ndarray, *, n_started: int | None = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy import stats
 import pytest
 
 import ib_physics as ib
@@ -101,3 +102,19 @@ def test_glass_particles_in_3d_agree_with_the_axisymmetric_density():
     np.testing.assert_allclose(parts.survival, density.survival, atol=4 * np.sqrt(0.25 / start.shape[0]))
     np.testing.assert_allclose(cmp.mean_particles[:, 1], cmp.mean_density[:, 1],
                                atol=float(4 * cmp.mean_standard_error[:, 1].max()) + 2e-3)
+
+
+def test_ks_uses_a_smooth_marginal_cdf_within_cells():
+    """A barometric law across coarse cells: a CDF linear within cells would be rejected by KS."""
+    ell, height, n = 9.9, 100.0, 200_000
+    grid = ib.Grid(ib.Box(0.0, height), 40)
+    e = grid.edges[0]
+    cdf = (1 - np.exp(-e / ell)) / (1 - np.exp(-height / ell))
+    p = np.diff(cdf) / np.diff(e)
+    rng = np.random.default_rng(11)
+    z = -ell * np.log(1 - rng.random(n) * (1 - np.exp(-height / ell)))
+    res = compare_sample(z[:, None], grid, p)
+    assert res.ks_pvalue[0] > 1e-3
+    assert res.l1 < 1.3 * res.l1_floor
+    linear = stats.kstest(z, lambda v: np.interp(v, e, cdf)).pvalue
+    assert linear < 1e-3  # what the previous, uniform-within-cell CDF gave
