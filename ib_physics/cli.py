@@ -67,8 +67,8 @@ def _ints(text: str) -> tuple[int, ...]:
 
 
 def _bottleneck(args: argparse.Namespace) -> int:
-    from .learning.plots import plot_study
-    from .learning.study import StudyConfig, run_study
+    from .experiments.information_bottleneck_plots import plot_study
+    from .experiments.information_bottleneck import StudyConfig, run_study
 
     names = ("fractions", "networks", "epochs", "snapshots", "widths", "activation", "optimizer", "learning_rate",
              "batch_size", "batches", "estimator", "bins", "binning_space", "seed")
@@ -129,7 +129,7 @@ def _plot(args: argparse.Namespace) -> int:
 
         drawn = plot_brownian(path, out, animation=not args.no_animation)
     elif kind == "bottleneck":
-        from .learning.plots import plot_study
+        from .experiments.information_bottleneck_plots import plot_study
 
         drawn = plot_study(path, out)
     elif kind == "dye":

@@ -7,7 +7,7 @@ square root of the trace of its covariance over the epoch's minibatches
 (population), the same for the weight updates actually applied, and the weight
 norm. Call :meth:`GradientRecorder.end_epoch` after each epoch;
 :meth:`GradientRecorder.save` writes the study file's run schema, which
-``ib_physics.learning.study.read_study``-style readers and the adapter understand.
+``ib_physics.experiments.information_bottleneck.read_study``-style readers and the adapter understand.
 
 Example
 -------

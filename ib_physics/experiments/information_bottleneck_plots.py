@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from .study import StudyRun, read_study
-from .transition import smooth_log
+from .information_bottleneck import StudyRun, read_study
+from ..learning.transition import smooth_log
 
 __all__ = ["plot_study"]
 

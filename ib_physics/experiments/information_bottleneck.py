@@ -26,10 +26,10 @@ import numpy as np
 
 from .. import io
 from .._validation import check_finite_positive, check_int_range
-from .data import ib_dataset, split_indices
-from .information import binned_information, kde_information
-from .network import BATCHES, OPTIMIZERS, Architecture, EpochStatistics, Trainer
-from .transition import transition_epochs
+from ..learning.data import ib_dataset, split_indices
+from ..learning.information import binned_information, kde_information
+from ..learning.network import BATCHES, OPTIMIZERS, Architecture, EpochStatistics, Trainer
+from ..learning.transition import transition_epochs
 
 __all__ = ["StudyConfig", "StudyRun", "run_study", "read_study", "snapshot_epochs", "ESTIMATORS"]
 

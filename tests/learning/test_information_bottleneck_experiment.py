@@ -9,7 +9,7 @@ import pytest
 
 from ib_physics.cli import main
 from ib_physics.learning import Architecture, Trainer, ib_dataset, split_indices
-from ib_physics.learning.study import StudyConfig, read_study, run_study, snapshot_epochs
+from ib_physics.experiments.information_bottleneck import StudyConfig, read_study, run_study, snapshot_epochs
 
 SMOKE = ["--fractions", "0.05,0.85", "--networks", "2", "--epochs", "60", "--snapshots", "8", "--batch-size", "256"]
 
