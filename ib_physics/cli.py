@@ -28,9 +28,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+def _out_dir(args: argparse.Namespace) -> Path:
+    """The output directory of a run (checked before anything is written)."""
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"`--out` must be a directory, but {out} is a file.")
+    return out
+
+
 def _dye(args: argparse.Namespace) -> int:
     from .experiments.dye import run_dye
-    from .experiments.dye_config import DyeConfig, config_from_mapping, config_from_toml
+    from .experiments.dye_config import config_from_mapping, config_from_toml
 
     overrides = {k: v for k, v in (("particles", args.particles), ("seed", args.seed)) if v is not None}
     if args.print_config:
@@ -41,11 +49,7 @@ def _dye(args: argparse.Namespace) -> int:
             print(f"# {line}")
         return 0
     config = config_from_toml(args.config, overrides) if args.config else config_from_mapping(overrides)
-    if not isinstance(config, DyeConfig):  # pragma: no cover - config_from_* always return one
-        raise TypeError("internal: no DyeConfig")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"`--out` must be a directory, but {out} is a file.")
+    out = _out_dir(args)
     say = (lambda line: None) if args.quiet else print
     output = run_dye(config, out=out, progress=not args.quiet, animation=not args.no_animation, log=say)
     print(f"wrote {output.data} and {len(output.figures)} figures in {output.seconds:.0f} s")
@@ -74,9 +78,7 @@ def _bottleneck(args: argparse.Namespace) -> int:
              "batch_size", "batches", "estimator", "bins", "binning_space", "seed")
     overrides = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     config = StudyConfig(**overrides)
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"`--out` must be a directory, but {out} is a file.")
+    out = _out_dir(args)
     say = (lambda line: None) if args.quiet else print
     say(f"{len(config.fractions)} fractions x {config.networks} networks x {config.epochs} epochs; "
         f"{config.estimator_label()}")
@@ -98,7 +100,7 @@ def _brownian(args: argparse.Namespace) -> int:
              ("area_fraction", args.area_fraction))
     config = config_from_mapping({k: v for k, v in names if v is not None})
     say = (lambda line: None) if args.quiet else print
-    data, figures = run_brownian(config, out=args.out, progress=not args.quiet, log=say)
+    data, figures = run_brownian(config, out=_out_dir(args), progress=not args.quiet, log=say)
     print(f"wrote {data} and {len(figures)} figures")
     return 0
 

@@ -66,6 +66,28 @@ class ThreadRunner:
             wait(futures)
             raise
 
+    def run_all(self, fn: Callable[[int, int], None], begin: int, end: int) -> KeyboardInterrupt | None:
+        """Like :meth:`run`, but every piece runs to the end even after a Ctrl-C, which is
+        returned (not raised) so the caller can finish its bookkeeping first."""
+        pieces = split_range(begin, end, self.threads)
+        interrupted: KeyboardInterrupt | None = None
+        if self._pool is None or len(pieces) == 1:
+            for a, b in pieces:
+                try:
+                    fn(a, b)
+                except KeyboardInterrupt as exc:  # raised once the nogil kernel has returned
+                    interrupted = interrupted or exc
+            return interrupted
+        futures = [self._pool.submit(fn, a, b) for a, b in pieces]
+        for f in futures:
+            while True:
+                try:
+                    f.result()
+                    break
+                except KeyboardInterrupt as exc:
+                    interrupted = interrupted or exc
+        return interrupted
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True)

@@ -72,6 +72,15 @@ def _heap_move(h_time, h_i, h_j, h_kind, h_ci, h_cj, dst, src):
               h_cj[src])
 
 
+@inline_kernel
+def _contact_time(j, t, xi, yi, vxi, vyi, ri, x, v, t_last, radius, lx, ly, periodic):
+    """Time from t until a disk at (xi, yi) moving at (vxi, vyi) touches disk j (delayed state)."""
+    dt_j = t - t_last[j]
+    dx = _minimum_image(xi - (x[j, 0] + v[j, 0] * dt_j), lx, periodic)
+    dy = _minimum_image(yi - (x[j, 1] + v[j, 1] * dt_j), ly, periodic)
+    return _pair_time(dx, dy, vxi - v[j, 0], vyi - v[j, 1], ri + radius[j])
+
+
 @kernel
 def _heap_push(h_time, h_i, h_j, h_kind, h_ci, h_cj, size, t, i, j, kind, ci, cj):
     """Insert into the binary min-heap of capacity len(h_time); returns the new size (-1 if full)."""
@@ -118,21 +127,6 @@ def cell_of(x, y, cell_w, cell_h, ncx, ncy):
     return cy * ncx + cx
 
 
-@kernel
-def build_cells(x, cell, head, nxt, prv, cell_w, cell_h, ncx, ncy):
-    """Put every disk into its cell's doubly linked list."""
-    for c in range(head.size):
-        head[c] = -1
-    for i in range(x.shape[0]):
-        c = cell_of(x[i, 0], x[i, 1], cell_w, cell_h, ncx, ncy)
-        cell[i] = c
-        prv[i] = -1
-        nxt[i] = head[c]
-        if head[c] >= 0:
-            prv[head[c]] = i
-        head[c] = i
-
-
 @inline_kernel
 def _unlink(i, cell, head, nxt, prv):
     c = cell[i]
@@ -152,6 +146,15 @@ def _link(i, c, cell, head, nxt, prv):
     if head[c] >= 0:
         prv[head[c]] = i
     head[c] = i
+
+
+@kernel
+def build_cells(x, cell, head, nxt, prv, cell_w, cell_h, ncx, ncy):
+    """Put every disk into its cell's doubly linked list."""
+    for c in range(head.size):
+        head[c] = -1
+    for i in range(x.shape[0]):
+        _link(i, cell_of(x[i, 0], x[i, 1], cell_w, cell_h, ncx, ncy), cell, head, nxt, prv)
 
 
 @kernel
@@ -218,10 +221,7 @@ def _predict(i, t, x, v, t_last, radius, counter, cell, head, nxt, big, is_big, 
             j = head[ny * ncx + nx_]
             while j >= 0:
                 if j != i and not (is_big[i] and is_big[j]):
-                    dt_j = t - t_last[j]
-                    dx = _minimum_image(xi - (x[j, 0] + v[j, 0] * dt_j), lx, periodic)
-                    dy = _minimum_image(yi - (x[j, 1] + v[j, 1] * dt_j), ly, periodic)
-                    tc = _pair_time(dx, dy, vxi - v[j, 0], vyi - v[j, 1], ri + radius[j])
+                    tc = _contact_time(j, t, xi, yi, vxi, vyi, ri, x, v, t_last, radius, lx, ly, periodic)
                     if tc < best:
                         best, best_j, best_kind = tc, j, COLLISION
                 j = nxt[j]
@@ -229,10 +229,7 @@ def _predict(i, t, x, v, t_last, radius, counter, cell, head, nxt, big, is_big, 
         for q in range(big.size):
             j = big[q]
             if j != i:
-                dt_j = t - t_last[j]
-                dx = _minimum_image(xi - (x[j, 0] + v[j, 0] * dt_j), lx, periodic)
-                dy = _minimum_image(yi - (x[j, 1] + v[j, 1] * dt_j), ly, periodic)
-                tc = _pair_time(dx, dy, vxi - v[j, 0], vyi - v[j, 1], ri + radius[j])
+                tc = _contact_time(j, t, xi, yi, vxi, vyi, ri, x, v, t_last, radius, lx, ly, periodic)
                 if tc < best:
                     best, best_j, best_kind = tc, j, COLLISION
     if best == np.inf:

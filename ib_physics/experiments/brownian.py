@@ -35,7 +35,8 @@ __all__ = ["BrownianConfig", "run_brownian", "plot_brownian", "config_from_mappi
 class BrownianConfig:
     """Settings of ``ib-physics brownian`` (defaults: the classic picture, about a minute on 2 cores).
 
-    Lengths in small-disk radii, masses in small-disk masses, energies in kT.
+    Lengths in small-disk radii, masses in small-disk masses, energies in kT. ``lags``: the
+    displacement lags of the three-view comparison (default: duration / 100 and duration / 10).
     """
 
     n_big: int = 5
@@ -50,7 +51,7 @@ class BrownianConfig:
     duration: float = 20000.0
     sample_dt: float = 1.0
     frames: int = 120
-    lags: tuple[float, ...] = (200.0, 2000.0)
+    lags: tuple[float, ...] | None = None
     particles: int = 200_000
     seed: int = 0
 
@@ -66,9 +67,8 @@ class BrownianConfig:
         check_int_range(self.frames, "frames", 2, 10_000)
         check_int_range(self.particles, "particles", 100, 2**32 - 1)
         check_int_range(self.seed, "seed", 0)
-        lags = tuple(float(v) for v in self.lags)
-        if self.lags == (200.0, 2000.0) and self.duration < 8000.0:  # default lags for a short run
-            lags = (self.duration / 40, self.duration / 4)
+        # Default: a hundredth and a tenth of the run (200 and 2000 at the default duration).
+        lags = (self.duration / 100, self.duration / 10) if self.lags is None else tuple(float(v) for v in self.lags)
         if not lags or any(not (0 < v <= self.duration / 4) for v in lags):
             raise ValueError(f"`lags` must be > 0 and <= duration / 4 ({self.duration / 4:g}), got {self.lags}.")
         object.__setattr__(self, "lags", lags)

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-import numpy as np
+
+from .._validation import check_finite_positive, check_finite_scalar, check_int_range
 
 __all__ = ["DyeConfig", "DyePhysics", "config_from_mapping", "config_from_toml", "SECTIONS"]
 
@@ -161,26 +162,15 @@ class DyeConfig:
 
 
 def _finite(config: DyeConfig, name: str) -> float:
-    value = getattr(config, name)
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"`{_dotted(name)}` must be a number, got {type(value).__name__}.")
-    if not math.isfinite(float(value)):
-        raise ValueError(f"`{_dotted(name)}` must be finite, got {value}.")
-    return float(value)
+    return check_finite_scalar(getattr(config, name), _dotted(name))
 
 
 def _positive(config: DyeConfig, name: str) -> None:
-    value = _finite(config, name)
-    if value <= 0:
-        raise ValueError(f"`{_dotted(name)}` must be > 0, got {value:g}.")
+    check_finite_positive(getattr(config, name), _dotted(name))
 
 
 def _integer(config: DyeConfig, name: str, low: int, high: int) -> None:
-    value = getattr(config, name)
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"`{_dotted(name)}` must be an integer, got {value!r}.")
-    if not low <= value <= high:
-        raise ValueError(f"`{_dotted(name)}` must be in [{low}, {high}], got {value}.")
+    check_int_range(getattr(config, name), _dotted(name), low, high)
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,26 @@ def _single_batch(run: StudyRun) -> bool:
     return bool(np.all(run.stats.grad_std == 0.0))
 
 
+def _fraction_panels(runs: list[StudyRun], height: float) -> tuple[Any, Any]:
+    """One log-log panel per training fraction, sharing the y axis."""
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(1, len(runs), figsize=(5.2 * len(runs), height), constrained_layout=True, squeeze=False,
+                        sharey=True)
+
+
+def _fraction_title(run: StudyRun) -> str:
+    return f"{100 * run.fraction:.0f} % of the data for training"
+
+
+def _save(fig: Any, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def _transition_median(run: StudyRun) -> np.ndarray:
     t = run.transitions
     out = np.full(t.shape[1], np.nan)
@@ -107,18 +127,14 @@ def _information_plane(config: Any, runs: list[StudyRun], path: Path, note: str)
         fig.colorbar(scatter, ax=axes[0, -1], label="epoch")
     fig.suptitle(f"Information plane, mean of {config.networks} networks {config.widths} "
                  f"({config.activation}, {config.optimizer}); {config.estimator_label()}{note}", fontsize=11)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def _gradients(config: Any, runs: list[StudyRun], path: Path, note: str) -> Path:
-    import matplotlib.pyplot as plt
 
     names = config.arch.layer_names
     colours = _layer_colours(len(names))
-    fig, axes = plt.subplots(1, len(runs), figsize=(5.2 * len(runs), 4.6), constrained_layout=True, squeeze=False,
-                             sharey=True)
+    fig, axes = _fraction_panels(runs, 4.6)
     for ax, run in zip(axes[0], runs):
         s = run.stats
         if s.epochs.size == 0:
@@ -134,7 +150,7 @@ def _gradients(config: Any, runs: list[StudyRun], path: Path, note: str) -> Path
                       label="std (dashed)" if l == 0 else None)
             if np.isfinite(trans[l]):
                 ax.axvline(trans[l], color=colours[l], lw=0.8, ls=":")
-        title = f"{100 * run.fraction:.0f} % of the data for training"
+        title = _fraction_title(run)
         ax.set_title(title + ("\n(one minibatch per epoch: std = 0)" if _single_batch(run) else ""), fontsize=10)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3, which="both")
@@ -142,18 +158,14 @@ def _gradients(config: Any, runs: list[StudyRun], path: Path, note: str) -> Path
     axes[0, 0].legend(fontsize=7, ncol=2)
     fig.suptitle(f"Minibatch gradients per layer (geometric mean over {config.networks} networks); "
                  f"dotted lines: each layer's transition{note}", fontsize=11)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def _snr(config: Any, runs: list[StudyRun], path: Path, note: str) -> Path:
-    import matplotlib.pyplot as plt
 
     names = config.arch.layer_names
     colours = _layer_colours(len(names))
-    fig, axes = plt.subplots(1, len(runs), figsize=(5.2 * len(runs), 4.4), constrained_layout=True, squeeze=False,
-                             sharey=True)
+    fig, axes = _fraction_panels(runs, 4.4)
     for ax, run in zip(axes[0], runs):
         s = run.stats
         if s.epochs.size == 0:
@@ -162,7 +174,7 @@ def _snr(config: Any, runs: list[StudyRun], path: Path, note: str) -> Path:
         if _single_batch(run):
             ax.text(0.5, 0.5, "one minibatch per epoch:\nno minibatch noise, SNR undefined", ha="center",
                     va="center", transform=ax.transAxes)
-            ax.set_title(f"{100 * run.fraction:.0f} % of the data for training", fontsize=10)
+            ax.set_title(_fraction_title(run), fontsize=10)
             ax.set_xticks([])
             continue
         snr = _geomean(s.snr)
@@ -177,25 +189,21 @@ def _snr(config: Any, runs: list[StudyRun], path: Path, note: str) -> Path:
             if np.isfinite(trans[l]):
                 ax.plot(trans[l], 1.0, "o", color=colours[l], ms=6, mec="k", mew=0.5)
         ax.axhline(1.0, color="k", lw=0.8)
-        ax.set_title(f"{100 * run.fraction:.0f} % of the data for training", fontsize=10)
+        ax.set_title(_fraction_title(run), fontsize=10)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
     axes[0, 0].set_ylabel("gradient SNR = ‖mean g‖ / ‖std g‖")
     fig.suptitle(f"Signal-to-noise ratio per layer (smoothed; transition = lasting crossing of 1 after the peak, "
                  f"median over {config.networks} networks){note}", fontsize=11)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def _noise_scale(config: Any, runs: list[StudyRun], path: Path, note: str) -> Path:
-    import matplotlib.pyplot as plt
 
     names = config.arch.layer_names
     colours = _layer_colours(len(names))
-    fig, axes = plt.subplots(1, len(runs), figsize=(5.2 * len(runs), 4.4), constrained_layout=True, squeeze=False,
-                             sharey=True)
+    fig, axes = _fraction_panels(runs, 4.4)
     for ax, run in zip(axes[0], runs):
         ep = np.maximum(run.snapshot_epochs, 1)
         scale = _geomean(run.noise_scale)
@@ -213,6 +221,4 @@ def _noise_scale(config: Any, runs: list[StudyRun], path: Path, note: str) -> Pa
     axes[0, 0].legend(fontsize=7)
     fig.suptitle("Per-sample gradient noise per layer (McCandlish et al. 2018): minibatch SNR ≈ 1 where the "
                  f"noise scale reaches the batch size{note}", fontsize=11)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)

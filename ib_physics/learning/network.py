@@ -20,13 +20,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from scipy.special import ndtr, ndtri
 
 from .._validation import check_finite_positive, check_int_range
-from ..parallel import ThreadRunner, resolve_threads, split_range
+from ..parallel import ThreadRunner, resolve_threads
 from ..random import philox_key, standard_normals
 from . import _kernels
 
@@ -100,31 +100,6 @@ class Architecture:
 
     def to_dict(self) -> dict[str, Any]:
         return {"widths": list(self.widths), "activation": self.activation}
-
-
-def _run_all_pieces(work: Callable[[int, int], None], n: int, threads: int) -> KeyboardInterrupt | None:
-    """Run ``work`` over [0, n) on threads; finish every piece even after a Ctrl-C, and return it."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    pieces = split_range(0, n, threads)
-    interrupted: KeyboardInterrupt | None = None
-    if threads == 1 or len(pieces) == 1:
-        for a, b in pieces:
-            try:
-                work(a, b)
-            except KeyboardInterrupt as exc:  # raised after the nogil kernel returned
-                interrupted = interrupted or exc
-        return interrupted
-    with ThreadPoolExecutor(max_workers=len(pieces)) as pool:
-        futures = [pool.submit(work, a, b) for a, b in pieces]
-        for f in futures:
-            while True:
-                try:
-                    f.result()
-                    break
-                except KeyboardInterrupt as exc:
-                    interrupted = interrupted or exc
-    return interrupted
 
 
 def init_params(arch: Architecture, seed: int, replicas: int | tuple[int, int]) -> np.ndarray:
@@ -290,7 +265,8 @@ class Trainer:
                                                               "update_std", "weight_norm")}
         loss = np.zeros((R, n_epochs))
         work = partial(self._train_range, n_epochs, out, loss)
-        interrupted = _run_all_pieces(work, self.replicas, self._threads)
+        with ThreadRunner(self._threads) as runner:
+            interrupted = runner.run_all(work, 0, self.replicas)
         first = self.epoch + 1
         self.epoch += n_epochs
         self.last_run = EpochStatistics(epochs=np.arange(first, first + n_epochs), loss=loss, **out)
@@ -322,7 +298,8 @@ class Trainer:
         def piece(a: int, b: int) -> None:
             work(a, b, mean, std)
 
-        interrupted = _run_all_pieces(piece, R, self._threads)
+        with ThreadRunner(self._threads) as runner:
+            interrupted = runner.run_all(piece, 0, R)
         if interrupted is not None:
             raise interrupted
         return mean, std

@@ -85,7 +85,7 @@ def test_interrupted_study_resumes_to_the_same_numbers(tmp_path):
         run_study(StudyConfig(fractions=(0.45,), networks=3, epochs=40), out=tmp_path / "cut", progress=False)
 
 
-def test_torch_recorder_matches_the_built_in_statistics(tmp_path):
+def test_torch_recorder_matches_the_built_in_statistics(tmp_path, replay_in_torch):
     torch = pytest.importorskip("torch")
     from ib_physics.learning.torch import GradientRecorder
 
@@ -100,17 +100,7 @@ def test_torch_recorder_matches_the_built_in_statistics(tmp_path):
     model = to_torch(arch, p0)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     rec = GradientRecorder(model, opt)
-    x, y = torch.tensor(trainer.x), torch.tensor(trainer.y)
-    for epoch in range(3):
-        order = trainer.batch_order(0, epoch)
-        for b in range(0, train.size, 512):
-            idx = torch.tensor(order[b:b + 512])
-            loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            rec.record_loss(loss.item(), len(idx))
-        rec.end_epoch()
+    replay_in_torch(trainer, model, opt, 3, recorder=rec)
     got = rec.statistics()
     assert rec.names == ("0", "2", "4")
     for name in ("grad_mean", "grad_std", "update_mean", "update_std", "weight_norm", "loss"):

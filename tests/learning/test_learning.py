@@ -142,7 +142,7 @@ def test_fixed_batches_repeat_their_order_and_reshuffled_do_not():
     assert not np.array_equal(fixed.params, reshuffled.params)
 
 
-def test_adam_matches_pytorch_on_the_same_batches():
+def test_adam_matches_pytorch_on_the_same_batches(replay_in_torch):
     torch = pytest.importorskip("torch")
     arch = Architecture(widths=(12, 10, 7, 2))
     train, _ = split_indices(0.85, 1)
@@ -153,15 +153,7 @@ def test_adam_matches_pytorch_on_the_same_batches():
 
     model = to_torch(arch, p0)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2, betas=(0.9, 0.999), eps=1e-8)
-    x, y = torch.tensor(trainer.x), torch.tensor(trainer.y)
-    for epoch in range(2):
-        order = trainer.batch_order(0, epoch)
-        for b in range(0, train.size, 512):
-            idx = torch.tensor(order[b:b + 512])
-            loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+    replay_in_torch(trainer, model, opt, 2)
     layers = [m for m in model if isinstance(m, torch.nn.Linear)]
     for l, lin in enumerate(layers):
         np.testing.assert_allclose(arch.weights(trainer.params[0], l), lin.weight.detach().numpy().T, atol=1e-10)
