@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from scipy import stats
 from scipy.special import erf
 
 import ib_physics as ib
-from ib_physics.potentials import ConstantForce, Harmonic
+from ib_physics.potentials import ConstantForce, Harmonic, Tabulated
 
 
 def _gaussian_cells(edges, mean, var):
@@ -208,15 +209,21 @@ def test_continuity_mass_in_a_region_changes_by_the_flux_through_its_boundary():
     np.testing.assert_allclose(res.flux_out_of(everything), res.outflow_rate.sum(axis=1), rtol=1e-10, atol=1e-14)
 
 
-def test_three_dimensional_split_solver_agrees_with_the_direct_one_and_the_exact_gaussian():
+def test_three_dimensional_split_solver_agrees_with_the_direct_one_the_exponential_and_the_exact_gaussian():
     dyn = ib.Dynamics(potential=Harmonic([1.0, 2.0, 0.5]), diffusion=[1.0, 0.5, 0.8])
     grid = ib.Grid(ib.Box([-4.0] * 3, [4.0] * 3), (20, 22, 24))
     p0 = ib.gaussian_density(grid, [1.0, -0.5, 0.5], 0.7)
-    kw = dict(t_eval=[0.5], tol=1e-7)
+    kw = dict(t_eval=[0.5], tol=1e-7, time_integration="bdf2")
     split = ib.solve_fokker_planck(dyn, grid, p0, (0.0, 0.5), linear_solver="split", **kw)
     direct = ib.solve_fokker_planck(dyn, grid, p0, (0.0, 0.5), linear_solver="direct", **kw)
     assert split.diagnostics["linear_solver"] == "split" and split.diagnostics["krylov_iterations"] > 0
     assert _l1(split.p[-1], direct.p[-1], grid) < 1e-9
+    # The operator is a Kronecker sum (each axis its own OU process): "auto" integrates it exactly in
+    # time, and BDF2 at tol 1e-7 is within its time error of that.
+    exponential = ib.solve_fokker_planck(dyn, grid, p0, (0.0, 0.5), t_eval=[0.5])
+    assert exponential.diagnostics["exponential_segments"] == 1 and exponential.diagnostics["factorisations"] == 0
+    assert 1e-9 < _l1(exponential.p[-1], direct.p[-1], grid) < 1e-5
+    assert abs(exponential.mass[-1] - 1.0) < 1e-13
     assert abs(split.mass[-1] - 1.0) < 1e-10
     # Each axis relaxes as an independent Ornstein–Uhlenbeck process.
     k = np.array([1.0, 2.0, 0.5])
@@ -225,3 +232,75 @@ def test_three_dimensional_split_solver_agrees_with_the_direct_one_and_the_exact
     var = 0.49 * np.exp(-2 * k * 0.5) + dcoef / k * (1 - np.exp(-2 * k * 0.5))
     exact = ib.gaussian_density(grid, mean, np.sqrt(var))
     assert _l1(split.p[-1], exact, grid) < 0.03
+
+
+# --- Exact time integration of separable operators (density/separable.py) ---------------------------------
+
+SEDIMENT = ib.Dynamics(potential=ConstantForce([0.0, -2.0]), diffusion=0.1)
+
+
+def test_exponential_integration_is_the_limit_of_bdf2_as_its_tolerance_shrinks():
+    grid = ib.Grid(ib.Box([0, 0], [1, 1]), (24, 32))
+    p0 = ib.gaussian_density(grid, [0.5, 0.8], 0.1)
+    te = [0.05, 0.2, 1.0]
+    exact = ib.solve_fokker_planck(SEDIMENT, grid, p0, (0.0, 1.0), t_eval=te)
+    assert exact.diagnostics["exponential_segments"] == 1 and exact.diagnostics["factorisations"] == 0
+    gaps = []
+    for tol in (1e-6, 1e-9):
+        bdf2 = ib.solve_fokker_planck(SEDIMENT, grid, p0, (0.0, 1.0), t_eval=te, tol=tol, time_integration="bdf2")
+        assert bdf2.diagnostics["exponential_segments"] == 0
+        gaps.append(max(_l1(exact.p[k], bdf2.p[k], grid) for k in range(3)))
+    # BDF2's global error scales as tol^(2/3): 1000x tighter gives ~100x closer.
+    assert gaps[1] < gaps[0] / 30 and gaps[1] < 1e-6, gaps
+    assert np.max(np.abs(exact.mass - 1.0)) < 1e-13 and exact.p.min() >= 0.0
+    # The steady state of the same operator is reached exactly.
+    late = ib.solve_fokker_planck(SEDIMENT, grid, p0, (0.0, 40.0))
+    assert _l1(late.p[-1], ib.stationary_density(SEDIMENT, grid), grid) < 1e-11
+
+
+def test_exponential_integration_follows_switched_stiffness_in_2d():
+    dyn = ib.Dynamics(potential=Harmonic([1.0, 2.0]), diffusion=[1.0, 0.5],
+                      potential_scale=ib.Schedule([0.5], [1.0, 4.0]))
+    grid = ib.Grid(ib.Box([-5.0, -4.0], [5.0, 4.0]), (200, 160))
+    res = ib.solve_fokker_planck(dyn, grid, ib.gaussian_density(grid, [2.0, -1.0], [0.3, 0.2]), (0.0, 1.0),
+                                 t_eval=[0.3, 0.5, 1.0])
+    assert res.diagnostics["exponential_segments"] == 2
+    k = np.array([1.0, 2.0])
+    d = np.array([1.0, 0.5])
+    m0, v0 = np.array([2.0, -1.0]), np.array([0.09, 0.04])
+
+    def moments(t):
+        k1 = k * min(t, 0.5)
+        m, v = m0 * np.exp(-k1), v0 * np.exp(-2 * k1) + d / k * (1 - np.exp(-2 * k1))
+        if t > 0.5:
+            k2 = 4 * k * (t - 0.5)
+            m, v = m * np.exp(-k2), v * np.exp(-2 * k2) + d / (4 * k) * (1 - np.exp(-2 * k2))
+        return m, v
+
+    w = grid.volumes()
+    for j, t in enumerate((0.3, 0.5, 1.0)):
+        m, v = moments(t)
+        for axis in range(2):
+            x = grid.centres[axis].reshape((-1, 1) if axis == 0 else (1, -1))
+            mean = np.sum(res.p[j] * x * w)
+            var = np.sum(res.p[j] * (x - mean) ** 2 * w)
+            h = grid.spacing[axis]
+            # Cell-centre moments of cell averages: the variance carries h^2/12 of binning.
+            assert abs(mean - m[axis]) < 1e-3 and abs(var - h * h / 12 - v[axis]) < 8e-3 * v[axis]
+
+
+def test_non_separable_drift_uses_bdf2_and_exponential_refuses_it():
+    x = np.linspace(-3, 3, 31)
+    coupled = Tabulated(np.multiply.outer(x, x) * 0.3 + 0.5 * np.add.outer(x**2, x**2), [-3, -3], [3, 3])
+    dyn = ib.Dynamics(potential=coupled, diffusion=1.0)
+    grid = ib.Grid(ib.Box([-3, -3], [3, 3]), (20, 20))
+    p0 = ib.gaussian_density(grid, [0.5, 0.0], 0.5)
+    res = ib.solve_fokker_planck(dyn, grid, p0, (0.0, 0.2))
+    assert res.diagnostics["exponential_segments"] == 0 and res.diagnostics["steps"] > 3
+    with pytest.raises(ValueError, match="not a sum of one-axis operators"):
+        ib.solve_fokker_planck(dyn, grid, p0, (0.0, 0.2), time_integration="exponential")
+    absorbing = ib.Grid(ib.Box([0, 0], [1, 1], boundaries="absorbing"), (10, 10))
+    with pytest.raises(ValueError, match="absorbing"):
+        ib.solve_fokker_planck(SEDIMENT, absorbing, np.ones((10, 10)), (0.0, 0.2), time_integration="exponential")
+    with pytest.raises(ValueError, match="time_integration"):
+        ib.solve_fokker_planck(SEDIMENT, grid, p0, (0.0, 0.2), time_integration="rk4")
