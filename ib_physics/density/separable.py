@@ -25,7 +25,7 @@ MAX_LINE_CELLS = 1024
 
 
 def line_operators(axis_matrices: tuple[sp.spmatrix, ...], shape: tuple[int, ...],
-                   rtol: float = 1e-12) -> list[np.ndarray] | None:
+                   rtol: float = 1e-12, max_cells: int | None = MAX_LINE_CELLS) -> list[np.ndarray] | None:
     """The one-axis matrices a_k when ``sum(axis_matrices) = a_0 (+) a_1 (+) ...``, else None.
 
     Parameters
@@ -42,22 +42,22 @@ def line_operators(axis_matrices: tuple[sp.spmatrix, ...], shape: tuple[int, ...
     -------
     list of numpy.ndarray of shape (n_k, n_k), or None
     """
-    if len(axis_matrices) != len(shape) or max(shape) > MAX_LINE_CELLS:
+    if len(axis_matrices) != len(shape) or (max_cells is not None and max(shape) > max_cells):
         return None
     index = np.arange(int(np.prod(shape))).reshape(shape)
     lines = []
     for axis, matrix in enumerate(axis_matrices):
         first = index[tuple(slice(None) if k == axis else 0 for k in range(len(shape)))]
         m = sp.csr_matrix(matrix)
-        line = m[first][:, first].toarray()
+        line = m[first][:, first]
         before = int(np.prod(shape[:axis]))
         after = int(np.prod(shape[axis + 1:]))
-        kron = sp.kron(sp.kron(sp.identity(before), sp.csr_matrix(line)), sp.identity(after), format="csr")
+        kron = sp.kron(sp.kron(sp.identity(before), line), sp.identity(after), format="csr")
         scale = float(np.max(np.abs(m.data))) if m.nnz else 0.0
         diff = (m - kron).tocsr()
         if diff.nnz and float(np.max(np.abs(diff.data))) > rtol * max(scale, 1e-300):
             return None
-        lines.append(line)
+        lines.append(line.toarray() if max_cells is not None else line)
     return lines
 
 

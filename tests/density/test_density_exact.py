@@ -304,3 +304,91 @@ def test_non_separable_drift_uses_bdf2_and_exponential_refuses_it():
         ib.solve_fokker_planck(SEDIMENT, absorbing, np.ones((10, 10)), (0.0, 0.2), time_integration="exponential")
     with pytest.raises(ValueError, match="time_integration"):
         ib.solve_fokker_planck(SEDIMENT, grid, p0, (0.0, 0.2), time_integration="rk4")
+
+
+# --- Fourth-order finite volumes (density/fourth_order.py) -------------------------------------------------
+
+
+def _orders(errors):
+    return np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
+
+
+def test_fourth_order_reconstruction_is_exact_for_polynomials():
+    from ib_physics.density.fourth_order import reconstruction_weights
+
+    value, derivative = reconstruction_weights((-2, -1, 0, 1), 0.0)
+    np.testing.assert_allclose(value * 12, [-1, 7, 7, -1], atol=1e-12)
+    np.testing.assert_allclose(derivative * 12, [1, -15, 15, -1], atol=1e-12)
+    # Wall stencil: five cells on one side, exact for quartics.
+    cells, face = (0, 1, 2, 3, 4), 1.0
+    value, derivative = reconstruction_weights(cells, face)
+    coeffs = np.array([0.3, -1.2, 0.7, 0.25, -0.05])
+    poly = np.polynomial.Polynomial(coeffs)
+    antider = poly.integ()
+    averages = np.array([antider(j + 1) - antider(j) for j in cells])
+    assert abs(value @ averages - poly(face)) < 1e-12
+    assert abs(derivative @ averages - poly.deriv()(face)) < 1e-12
+
+
+def test_fourth_order_converges_at_fourth_order_in_2d_against_the_exact_gaussian():
+    dyn = ib.Dynamics(potential=Harmonic([1.0, 2.0]), diffusion=[1.0, 0.5])
+    k, d = np.array([1.0, 2.0]), np.array([1.0, 0.5])
+    m0, s0, t = np.array([1.0, -0.5]), 0.4, 0.7
+    mean = m0 * np.exp(-k * t)
+    std = np.sqrt(s0**2 * np.exp(-2 * k * t) + d / k * (1 - np.exp(-2 * k * t)))
+    errors = {2: [], 4: []}
+    for n in (16, 32, 64):
+        grid = ib.Grid(ib.Box([-4.0, -3.0], [4.0, 3.0]), (n, n))
+        exact = ib.gaussian_density(grid, mean, std)
+        for order in (2, 4):
+            res = ib.solve_fokker_planck(dyn, grid, ib.gaussian_density(grid, m0, s0), (0.0, t), spatial_order=order)
+            assert res.diagnostics["exponential_segments"] == 1
+            assert abs(res.mass[-1] - 1.0) < 1e-12
+            errors[order].append(_l1(res.p[-1], exact, grid))
+    assert np.all(np.abs(_orders(errors[2]) - 2) < 0.3), errors
+    assert np.all(np.abs(_orders(errors[4]) - 4) < 0.5), errors
+    assert errors[4][-1] < errors[2][-1] / 15
+
+
+def test_fourth_order_in_1d_with_bdf2_and_on_a_periodic_ring():
+    # Ornstein–Uhlenbeck on a line (BDF2 in time, tight tolerance so the spatial error shows).
+    errors = []
+    for n in (30, 60, 120):
+        grid = ib.Grid(ib.Box(-6.0, 6.0), n)
+        res = ib.solve_fokker_planck(OU, grid, ib.gaussian_density(grid, 1.0, 0.5), (0.0, 0.5), spatial_order=4,
+                                     tol=1e-10)
+        var = 0.25 * np.exp(-1.0) + (1 - np.exp(-1.0))
+        errors.append(_l1(res.p[-1], _gaussian_cells(grid.edges[0], np.exp(-0.5), var), grid))
+    assert np.all(np.abs(_orders(errors) - 4) < 0.6), errors
+    # Drift and diffusion on a ring: the exact density is a wrapped, moving Gaussian.
+    dyn = ib.Dynamics(potential=ConstantForce([0.7]), diffusion=0.1)
+    errors = []
+    for n in (20, 40, 80):
+        grid = ib.Grid(ib.Box(0.0, 1.0, boundaries="periodic"), n)
+        res = ib.solve_fokker_planck(dyn, grid, ib.gaussian_density(grid, 0.5, 0.1), (0.0, 0.6), spatial_order=4,
+                                     tol=1e-10)
+        e = grid.edges[0]
+        var = 0.01 + 2 * 0.1 * 0.6
+        exact = sum(_gaussian_cells(e + j, 0.5 + 0.7 * 0.6, var) for j in range(-4, 5))
+        assert abs(res.mass[-1] - 1.0) < 1e-12
+        errors.append(_l1(res.p[-1], exact, grid))
+    assert np.all(np.abs(_orders(errors) - 4) < 0.6), errors
+
+
+@pytest.mark.parametrize(
+    "grid,dyn,match",
+    [
+        (ib.Grid(ib.Cylinder(1.0, 1.0), (8, 8)), OU, "glass"),
+        (ib.Grid(ib.Box(0.0, 1.0, boundaries="absorbing"), 10), OU, "absorbing"),
+        (ib.Grid(ib.Box(0.0, 1.0), 5), OU, "at least 6 cells"),
+        (ib.Grid(ib.Box([-3, -3], [3, 3]), (10, 10)),
+         ib.Dynamics(potential=Tabulated(np.multiply.outer(np.linspace(-3, 3, 7), np.linspace(-3, 3, 7)),
+                                         [-3, -3], [3, 3])), "not separable"),
+    ],
+)
+def test_fourth_order_refuses_what_it_cannot_do(grid, dyn, match):
+    p0 = np.ones(grid.shape)
+    with pytest.raises(ValueError, match=match):
+        ib.solve_fokker_planck(dyn, grid, p0, (0.0, 0.1), spatial_order=4)
+    with pytest.raises(ValueError, match="spatial_order"):
+        ib.solve_fokker_planck(dyn, grid, p0, (0.0, 0.1), spatial_order=3)
