@@ -57,7 +57,8 @@ def ib_f1(n: int, t_end: float, tol: float) -> tuple[float, float]:
     return wall, float(np.sum(np.abs(res.p[-1] - f1_exact(grid.edges[0], t_end)) * grid.volumes()))
 
 
-def ib_f2(n: int, t_end: float | None, tol: float, max_step: float) -> tuple[float, float]:
+def ib_f2(n: int, t_end: float | None, tol: float, max_step: float | None,
+          time_integration: str = "auto") -> tuple[float, float]:
     import ib_physics as ib
     from ib_physics.potentials import ConstantForce
 
@@ -71,23 +72,30 @@ def ib_f2(n: int, t_end: float | None, tol: float, max_step: float) -> tuple[flo
         exact = exact / grid.integrate(exact)  # equilibrium on the cell centres
     else:
         p = ib.solve_fokker_planck(dyn, grid, ib.gaussian_density(grid, [0.5, 0.8], 0.05), (0.0, t_end), tol=tol,
-                                   max_step=max_step).p[-1]
+                                   max_step=max_step, time_integration=time_integration).p[-1]
         exact = f2_exact(n, t_end)
     wall = time.perf_counter() - t0
     return wall, float(np.sum(np.abs(p - exact) * grid.volumes()))
 
 
-def ib_ou3d(n: int, tol: float) -> tuple[float, float]:
+def ou3d_problem(n: int):
     import ib_physics as ib
-    from ib_physics.potentials import Harmonic
 
     grid = ib.Grid(ib.Box([-5.0] * 3, [5.0] * 3), (n, n, n))
     m0 = np.array([1.0, -0.5, 0.5])
-    p0 = ib.gaussian_density(grid, m0, 0.5)
-    t0 = time.perf_counter()
-    res = ib.solve_fokker_planck(ib.Dynamics(potential=Harmonic(1.0), diffusion=1.0), grid, p0, (0.0, 1.0), tol=tol)
-    wall = time.perf_counter() - t0
     exact = ib.gaussian_density(grid, m0 * np.exp(-1.0), np.sqrt(1 + (0.25 - 1) * np.exp(-2.0)))
+    return grid, ib.gaussian_density(grid, m0, 0.5), exact
+
+
+def ib_ou3d(n: int, tol: float, time_integration: str, spatial_order: int) -> tuple[float, float]:
+    import ib_physics as ib
+    from ib_physics.potentials import Harmonic
+
+    grid, p0, exact = ou3d_problem(n)
+    t0 = time.perf_counter()
+    res = ib.solve_fokker_planck(ib.Dynamics(potential=Harmonic(1.0), diffusion=1.0), grid, p0, (0.0, 1.0), tol=tol,
+                                 time_integration=time_integration, spatial_order=spatial_order)
+    wall = time.perf_counter() - t0
     return wall, float(np.sum(np.abs(res.p[-1] - exact) * grid.volumes()))
 
 
@@ -149,14 +157,68 @@ def pypde_f1(n: int, t_end: float) -> tuple[float, float]:
     return wall, float(np.sum(np.abs(out.data - f1_exact(edges, t_end)) * np.diff(edges)))
 
 
+def pypde_f2(n: int, t_end: float) -> tuple[float, float]:
+    import pde
+
+    import ib_physics as ib
+
+    grid = pde.CartesianGrid([[0.0, 1.0], [0.0, 1.0]], [n, n])
+    p0 = ib.gaussian_density(ib.Grid(ib.Box([0, 0], [1, 1]), (n, n)), [0.5, 0.8], 0.05)
+    field = pde.ScalarField(grid, p0)
+    # No flux: dp/dx = 0 on the sides; 0.1 dp/dy + 5 p = 0 at the bottom and top, written as Robin
+    # conditions on the outward derivative (d_n p - 50 p = 0 below, d_n p + 50 p = 0 above).
+    bc = [{"derivative": 0.0}, [{"type": "mixed", "value": -50.0}, {"type": "mixed", "value": 50.0}]]
+    eq = pde.PDE({"p": "0.1 * laplace(p) + 5 * d_dy(p)"}, bc=bc)
+    eq.solve(field, t_range=1e-4, solver="runge-kutta", adaptive=True, tracker=None)  # JIT, reported apart
+    t0 = time.perf_counter()
+    out = eq.solve(field, t_range=t_end, solver="runge-kutta", adaptive=True, tracker=None)
+    wall = time.perf_counter() - t0
+    return wall, float(np.sum(np.abs(out.data - f2_exact(n, t_end))) / n**2)
+
+
 def fplanck_available() -> str | None:
     try:
-        import fplanck  # noqa: F401
-
-        from fplanck import fokker_planck  # noqa: F401
-    except Exception as exc:  # 0.2.2 (what Python 3.11 gets) fails on NumPy 2
+        from fplanck.solver import FokkerPlanck  # noqa: F401  (1.0: Python >= 3.12)
+    except Exception as exc:  # Python 3.11 gets 0.2.2, which fails on NumPy 2
         return f"{type(exc).__name__}: {str(exc).splitlines()[0][:80]}"
     return None
+
+
+def _fplanck_solver(extent: list[float], n: int, diffusion: float, potential):
+    """fplanck with kT = 1, drag = 1/D: its drift -(1/drag) dU/dx is ours when U = (our U) / mobility."""
+    from fplanck.solver import FokkerPlanck
+    from scipy import constants
+
+    solver = FokkerPlanck(temperature=1 / constants.k, drag=1 / diffusion, extent=extent,
+                          resolution=extent[0] / n, potential=potential)
+    if not np.all(solver.Ngrid == n):
+        raise RuntimeError(f"fplanck made a {solver.Ngrid} grid, not {n}")
+    return solver
+
+
+def fplanck_f1(n: int, t_end: float) -> tuple[float, float]:
+    # Nodes at our cell centres on [-6, 6]; drift -x = -(1/drag) dU/dx with drag = 1: U = x^2 / 2.
+    edges = np.linspace(-6, 6, n + 1)
+    t0 = time.perf_counter()
+    solver = _fplanck_solver([12.0], n, 1.0, lambda x: 0.5 * x**2)
+    p0 = f1_exact(edges, 0.0)
+    p = solver.propagate(lambda x: np.interp(x, 0.5 * (edges[1:] + edges[:-1]), p0), t_end)
+    wall = time.perf_counter() - t0
+    return wall, float(np.sum(np.abs(p.ravel() / (12.0 / n) - f1_exact(edges, t_end)) * np.diff(edges)))
+
+
+def fplanck_f2(n: int, t_end: float) -> tuple[float, float]:
+    import ib_physics as ib
+
+    # Nodes at the cell centres, coordinates centred on the box: y = y' + 1/2. Drift -5 with D = 0.1
+    # and drag 1/D: U = 50 y (beta U = 50 y, the barometric law).
+    grid = ib.Grid(ib.Box([0, 0], [1, 1]), (n, n))
+    p0 = ib.gaussian_density(grid, [0.5, 0.8], 0.05)
+    t0 = time.perf_counter()
+    solver = _fplanck_solver([1.0, 1.0], n, 0.1, lambda x, y: 50.0 * (y + 0.5))
+    p = solver.propagate(lambda x, y: p0, t_end)
+    wall = time.perf_counter() - t0
+    return wall, float(np.sum(np.abs(p * n * n - f2_exact(n, t_end))) / n**2)
 
 
 def run(label: str, fn, *args) -> tuple[float, float] | None:
@@ -174,49 +236,67 @@ def run(label: str, fn, *args) -> tuple[float, float] | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="skip the slow peer runs on 256^2")
+    parser.add_argument("--quick", action="store_true", help="skip the slow peer runs (py-pde, fplanck) on 256^2")
     parser.add_argument("--skip-3d", action="store_true")
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} logical CPUs, Python {platform.python_version()}; "
           "one thread; wall seconds of warm runs")
     ib_f1(100, 0.1, 1e-6)
     ib_f2(16, 0.1, 1e-4, 0.05)  # warm-up (imports, compilation)
+    ib_f2(16, 0.1, 1e-4, 0.05, "bdf2")
+    why = fplanck_available()
+    if why:
+        print(f"fplanck: not importable here ({why}); BENCHMARKS.md quotes its figures from Python >= 3.12.")
     rows = []
 
     def row(problem: str, ours: tuple[float, float] | None, peers: dict[str, tuple[float, float] | None]) -> None:
         rows.append((problem, ours, peers))
 
+    def fplanck(fn, *fargs):
+        return None if why else run("fplanck (expm_multiply)", fn, *fargs)
+
     print("F1, 1000 cells, t = 5")
     ours = run("ib_physics", ib_f1, 1000, 5.0, 1e-8)
     row("F1 1000, t=5", ours, {"FiPy": run("FiPy dt=1e-2", fipy_f1, 1000, 5.0, 1e-2),
-                                "py-pde": run("py-pde", pypde_f1, 1000, 5.0)})
+                                "py-pde": run("py-pde", pypde_f1, 1000, 5.0),
+                                "fplanck": fplanck(fplanck_f1, 1000, 5.0)})
     print("F1, 5000 cells, t = 1")
     ours = run("ib_physics", ib_f1, 5000, 1.0, 2e-8)
     row("F1 5000, t=1", ours, {"FiPy": run("FiPy dt=1e-3", fipy_f1, 5000, 1.0, 1e-3),
-                                "py-pde": None if args.quick else run("py-pde", pypde_f1, 5000, 1.0)})
-    print("F2, 128^2, t = 5")
-    ours = run("ib_physics", ib_f2, 128, 5.0, 1e-4, 0.05)
-    row("F2 128^2, t=5", ours, {"FiPy": run("FiPy dt=1e-2", fipy_f2, 128, 5.0, 1e-2)})
-    print("F2, 256^2, t = 5")
-    ours = run("ib_physics", ib_f2, 256, 5.0, 1e-4, 0.05)
-    row("F2 256^2, t=5", ours, {"FiPy": None if args.quick else run("FiPy dt=1e-2", fipy_f2, 256, 5.0, 1e-2)})
+                                "py-pde": None if args.quick else run("py-pde", pypde_f1, 5000, 1.0),
+                                "fplanck": None if args.quick else fplanck(fplanck_f1, 5000, 1.0)})
+    # FiPy's F2 step: the largest on a halving ladder whose error reaches 1e-8 (its error is first order
+    # in dt; 0.05 gives 1.5e-8 on 128^2).
+    for n in (128, 256):
+        slow = args.quick and n == 256
+        print(f"F2, {n}^2, t = 5")
+        ours = run("ib_physics (auto: exact exponential)", ib_f2, n, 5.0, 1e-4, 0.05)
+        bdf2 = run("ib_physics, time_integration='bdf2'", ib_f2, n, 5.0, 1e-4, 0.05, "bdf2")
+        peers = {"FiPy": run("FiPy dt=0.025", fipy_f2, n, 5.0, 0.025),
+                 "py-pde": None if slow else run("py-pde", pypde_f2, n, 5.0),
+                 "fplanck": None if slow else fplanck(fplanck_f2, n, 5.0)}
+        row(f"F2 {n}^2, t=5", ours, peers)
+        row(f"F2 {n}^2, t=5 (BDF2)", bdf2, {})
     print("F2, 256^2, steady state")
     ours = run("ib_physics", ib_f2, 256, None, 0.0, 0.0)
     row("F2 256^2, steady", ours, {"FiPy": run("FiPy one huge step", fipy_f2, 256, None, 0.0)})
     if not args.skip_3d:
         print("3D Ornstein–Uhlenbeck, 64^3, t = 1")
-        row("OU 3D 64^3, t=1", run("ib_physics", ib_ou3d, 64, 1e-5), {})
-    why = fplanck_available()
-    if why:
-        print(f"fplanck: not importable here ({why}); BENCHMARKS.md quotes its figures from Python >= 3.12.")
-    print("\n| problem | ib_physics s (L1) | FiPy s (L1) | py-pde s (L1) | FiPy / ib_physics |")
-    print("|---|---|---|---|---|")
+        row("OU 3D 64^3, t=1, 4th order", run("ib_physics spatial_order=4", ib_ou3d, 64, 1e-5, "auto", 4), {})
+        row("OU 3D 64^3, t=1, 2nd order", run("ib_physics spatial_order=2", ib_ou3d, 64, 1e-5, "auto", 2), {})
+        if not args.quick:
+            row("OU 3D 64^3, t=1, 2nd order (BDF2)",
+                run("ib_physics BDF2 + split solver", ib_ou3d, 64, 1e-5, "bdf2", 2), {})
+    print("\n| problem | ib_physics s (L1) | FiPy s (L1) | py-pde s (L1) | fplanck s (L1) | slowest-peer ratio |")
+    print("|---|---|---|---|---|---|")
+
+    def fmt(v):
+        return "—" if v is None else f"{v[0]:.2f} ({v[1]:.1e})"
+
     for problem, ours, peers in rows:
-        def fmt(v):
-            return "—" if v is None else f"{v[0]:.2f} ({v[1]:.1e})"
-        fipy = peers.get("FiPy")
-        ratio = f"{fipy[0] / ours[0]:.1f}x" if (fipy and ours) else "—"
-        print(f"| {problem} | {fmt(ours)} | {fmt(fipy)} | {fmt(peers.get('py-pde'))} | {ratio} |")
+        ratios = [f"{name} {v[0] / ours[0]:.0f}x" for name, v in peers.items() if v and ours]
+        print(f"| {problem} | {fmt(ours)} | {fmt(peers.get('FiPy'))} | {fmt(peers.get('py-pde'))} | "
+              f"{fmt(peers.get('fplanck'))} | {', '.join(ratios) or '—'} |")
 
 
 if __name__ == "__main__":

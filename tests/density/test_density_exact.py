@@ -8,7 +8,7 @@ from scipy import stats
 from scipy.special import erf
 
 import ib_physics as ib
-from ib_physics.potentials import ConstantForce, Harmonic, Tabulated
+from ib_physics.potentials import ConstantForce, DoubleWell, Harmonic, Tabulated
 
 
 def _gaussian_cells(edges, mean, var):
@@ -381,6 +381,8 @@ def test_fourth_order_in_1d_with_bdf2_and_on_a_periodic_ring():
         (ib.Grid(ib.Cylinder(1.0, 1.0), (8, 8)), OU, "glass"),
         (ib.Grid(ib.Box(0.0, 1.0, boundaries="absorbing"), 10), OU, "absorbing"),
         (ib.Grid(ib.Box(0.0, 1.0), 5), OU, "at least 6 cells"),
+        (ib.Grid(ib.Box(0.0, 1.0), 6), ib.Dynamics(potential=DoubleWell(1.0, 0.25), diffusion=5.0), "Péclet"),
+        (ib.Grid(ib.Box(0.0, 1.0), 6), ib.Dynamics(potential=DoubleWell(1.0, 0.25), diffusion=16.0), "unstable"),
         (ib.Grid(ib.Box([-3, -3], [3, 3]), (10, 10)),
          ib.Dynamics(potential=Tabulated(np.multiply.outer(np.linspace(-3, 3, 7), np.linspace(-3, 3, 7)),
                                          [-3, -3], [3, 3])), "not separable"),
