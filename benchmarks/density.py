@@ -262,9 +262,10 @@ def main() -> None:
                                 "fplanck": fplanck(fplanck_f1, 1000, 5.0)})
     print("F1, 5000 cells, t = 1")
     ours = run("ib_physics", ib_f1, 5000, 1.0, 2e-8)
+    tight = run("ib_physics tol=1e-9 (fplanck's accuracy)", ib_f1, 5000, 1.0, 1e-9)
     row("F1 5000, t=1", ours, {"FiPy": run("FiPy dt=1e-3", fipy_f1, 5000, 1.0, 1e-3),
-                                "py-pde": None if args.quick else run("py-pde", pypde_f1, 5000, 1.0),
-                                "fplanck": None if args.quick else fplanck(fplanck_f1, 5000, 1.0)})
+                                "py-pde": None if args.quick else run("py-pde", pypde_f1, 5000, 1.0)})
+    row("F1 5000, t=1, tol=1e-9", tight, {"fplanck": None if args.quick else fplanck(fplanck_f1, 5000, 1.0)})
     # FiPy's F2 step: the largest on a halving ladder whose error reaches 1e-8 (its error is first order
     # in dt; 0.05 gives 1.5e-8 on 128^2).
     for n in (128, 256):

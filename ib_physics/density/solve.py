@@ -476,7 +476,9 @@ def stationary_density(dynamics: Dynamics, grid: Grid, *, t: float = 0.0) -> np.
     """The stationary density (unit mass) of the coefficients in force at time ``t``.
 
     One sparse solve of A p = 0 with the mass constraint replacing one equation
-    (the equations are linearly dependent because probability is conserved).
+    (the equations are linearly dependent because probability is conserved); for a
+    separable operator (see :mod:`ib_physics.density.separable`) the product of the
+    one-axis stationary states, each from its own solve.
 
     Returns
     -------
@@ -491,15 +493,33 @@ def stationary_density(dynamics: Dynamics, grid: Grid, *, t: float = 0.0) -> np.
     plan = dynamics.plan(phys_dim, t, t)
     op = assemble(dynamics, grid, plan, 0)
     vol = grid.volumes().ravel()
-    # The equations are linearly dependent (V^T A = 0): pin one cell, solve, normalise. The pinned
-    # cell must carry weight, or the other equations decouple numerically: take the potential's
-    # minimum, the densest cell under gradient drift.
-    u = dynamics.potential.value(grid.cell_points())
+    u = dynamics.potential.value(grid.cell_points()).reshape(grid.shape)
+    lines = line_operators(op.axis_matrices, grid.shape, max_cells=None) if grid.ndim > 1 else None
+    if lines is not None:
+        # Separable: the product of the one-axis stationary states is annihilated by the Kronecker
+        # sum, so each axis is solved on its own (milliseconds instead of one 2D/3D sparse LU).
+        p = np.ones(1)
+        for axis, line in enumerate(lines):
+            u_line = u[tuple(slice(None) if k == axis else 0 for k in range(grid.ndim))]
+            p = np.multiply.outer(p, _null_vector(sp.csr_matrix(line), np.ones(grid.shape[axis]), u_line))
+        p = p.ravel()
+    else:
+        p = _null_vector(op.matrix, vol, u.ravel())
+    p = p / float(vol @ p)
+    return p.reshape(grid.shape)
+
+
+def _null_vector(matrix: sp.spmatrix, vol: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """p >= 0 with A p = 0 (unnormalised), for a conservative operator A (V^T A = 0)."""
+    # The equations are linearly dependent: pin one cell, solve. The pinned cell must carry
+    # weight, or the other equations decouple numerically: take the potential's minimum, the
+    # densest cell under gradient drift.
+    n = matrix.shape[0]
     k = int(np.argmin(u))
-    keep = np.ones(grid.n_cells)
+    keep = np.ones(n)
     keep[k] = 0.0
-    a = sp.diags(keep) @ op.matrix + sp.csr_matrix(([1.0], ([k], [k])), shape=op.matrix.shape)
-    rhs = np.zeros(grid.n_cells)
+    a = sp.diags(keep) @ matrix + sp.csr_matrix(([1.0], ([k], [k])), shape=matrix.shape)
+    rhs = np.zeros(n)
     rhs[k] = 1.0
     try:
         lu = spla.splu(a.tocsc(), permc_spec="MMD_AT_PLUS_A")
@@ -512,14 +532,12 @@ def stationary_density(dynamics: Dynamics, grid: Grid, *, t: float = 0.0) -> np.
     if not ok:
         # Bordered system [A V; V^T 0] [p; lambda] = [0; 1]: nonsingular whenever the
         # stationary state is unique, whatever the drift.
-        n = grid.n_cells
         col = sp.csr_matrix(vol.reshape(-1, 1))
-        bordered = sp.bmat([[op.matrix, col], [col.T, None]], format="csc")
+        bordered = sp.bmat([[matrix, col], [col.T, None]], format="csc")
         rhs = np.zeros(n + 1)
         rhs[n] = 1.0
         p = spla.splu(bordered).solve(rhs)[:n]
-    p = p / float(vol @ p)
-    return p.reshape(grid.shape)
+    return p
 
 
 def gaussian_density(grid: Grid, mean: Any, std: Any) -> np.ndarray:
