@@ -29,6 +29,7 @@ from .grid import Grid
 from .fourth_order import MIN_CELLS, assemble_fourth_order
 from .operator import Operator, assemble
 from .result import DensityResult
+from .contour import is_tridiagonal, tridiagonal_exponential
 from .separable import apply_along_axes, line_exponentials, line_operators
 
 __all__ = ["solve_fokker_planck", "stationary_density", "DensityWarning"]
@@ -175,12 +176,16 @@ def solve_fokker_planck(
         relative residual of 1e-12 (mass is then conserved to about that level). ``"auto"``
         takes ``"split"`` for 3D grids above 20 000 cells, where LU fill-in explodes.
     time_integration : {"auto", "bdf2", "exponential"}
-        ``"bdf2"``: adaptive BDF2 (any coefficients). ``"exponential"``: exact in time,
-        :math:`e^{tA} = \bigotimes_k e^{t a_k}`, for a separable operator (each axis' drift
+        ``"bdf2"``: adaptive BDF2 (any coefficients). ``"exponential"``: exact in time
+        (to about 1e-13), with no time steps. In 1D (reflecting or absorbing ends, second
+        order) by contour quadrature of the resolvent (:mod:`ib_physics.density.contour`),
+        absorbed amounts included. In 2D and 3D,
+        :math:`e^{tA} = \bigotimes_k e^{t a_k}` for a separable operator (each axis' drift
         and diffusion depend on that axis' coordinate only; see
-        :mod:`ib_physics.density.separable`), no absorbing faces and at most 1024 cells per
-        axis; a segment that is not separable raises ``ValueError``. ``"auto"``: exponential
-        for the segments of 2D and 3D grids where it applies, BDF2 elsewhere.
+        :mod:`ib_physics.density.separable`) without absorbing faces and with at most 1024
+        cells per axis. Where it does not apply it raises ``ValueError``. ``"auto"``:
+        exponential wherever it applies, BDF2 elsewhere (periodic or fourth-order 1D grids,
+        non-separable or absorbing 2D/3D ones).
     spatial_order : {2, 4}
         2: Scharfetter–Gummel fluxes (positive, discrete equilibrium exactly Boltzmann; any
         coefficients, boxes and the glass). 4: fourth-order finite volumes
@@ -207,9 +212,9 @@ def solve_fokker_planck(
         raise ValueError(f"`linear_solver` must be 'auto', 'direct' or 'split', got {linear_solver!r}.")
     if time_integration not in ("auto", "bdf2", "exponential"):
         raise ValueError(f"`time_integration` must be 'auto', 'bdf2' or 'exponential', got {time_integration!r}.")
-    if time_integration == "exponential" and "absorbing" in grid.face_kinds:
-        raise ValueError("`time_integration='exponential'` needs a grid without absorbing faces "
-                         "(their outflow is integrated by BDF2).")
+    if time_integration == "exponential" and grid.ndim > 1 and "absorbing" in grid.face_kinds:
+        raise ValueError("`time_integration='exponential'` on 2D and 3D grids needs a grid without absorbing "
+                         "faces (their outflow is integrated by BDF2).")
     if spatial_order not in (2, 4) or isinstance(spatial_order, bool):
         raise ValueError(f"`spatial_order` must be 2 or 4, got {spatial_order!r}.")
     if spatial_order == 4:
@@ -258,13 +263,15 @@ def solve_fokker_planck(
                                  "(a drift component depends on another axis' coordinate).")
             op = assemble_fourth_order(dynamics, grid, plan, seg, op.max_cell_peclet)
         lines = None
-        if time_integration == "exponential" or (time_integration == "auto" and grid.ndim >= 2
-                                                 and "absorbing" not in grid.face_kinds):
-            lines = line_operators(op.axis_matrices, grid.shape)
+        one_axis = grid.ndim == 1 and spatial_order == 2 and is_tridiagonal(op.matrix)
+        if time_integration == "exponential" or (time_integration == "auto" and (
+                one_axis or (grid.ndim >= 2 and "absorbing" not in grid.face_kinds))):
+            lines = [] if one_axis else line_operators(op.axis_matrices, grid.shape)
             if lines is None and time_integration == "exponential":
                 raise ValueError(f"`time_integration='exponential'`: the operator of the segment starting at t = {a} "
                                  "is not a sum of one-axis operators (a drift or diffusion component depends on "
-                                 "another axis' coordinate), or an axis has more than 1024 cells.")
+                                 "another axis' coordinate), an axis has more than 1024 cells, or a 1D grid is "
+                                 "periodic or fourth order.")
         facs = None if lines is not None else _Factorisations(op, linear_solver, 1e-12)
 
         def record(k: int, y: np.ndarray, absorbed: np.ndarray) -> None:
@@ -285,24 +292,29 @@ def solve_fokker_planck(
             record(next_out, y_start, a_start)
             next_out += 1
         if lines is not None:
-            # Exact in time: each output from the segment's start by one exponential per axis.
-            def propagate(tau: float, y: np.ndarray = y_start) -> np.ndarray:
-                y_t = apply_along_axes(line_exponentials(lines, tau), y, grid.shape)
+            # Exact in time: each output from the segment's start, in 1D by contour quadrature (with
+            # the absorbed amounts), in 2D/3D by one exponential per axis (no absorbing faces).
+            def propagate(tau: float, y: np.ndarray = y_start,
+                          absorbed: np.ndarray = a_start) -> tuple[np.ndarray, np.ndarray]:
+                if lines:
+                    y_t, a_t = apply_along_axes(line_exponentials(lines, tau), y, grid.shape), absorbed
+                else:
+                    y_t, a_t = tridiagonal_exponential(op.matrix, op.outflow, tau, y, absorbed)
                 inside = float(vol @ y_t)
-                ratio = float(vol @ y) / inside if inside > 0 else 1.0
-                if abs(ratio - 1.0) < 1e-8:  # round-off of the dense exponentials
+                ratio = (m0 - float(np.sum(a_t))) / inside if inside > 0 else 1.0
+                if abs(ratio - 1.0) < 1e-8:  # round-off of the exponentials
                     stats["mass_projection"] = max(stats["mass_projection"], abs(ratio - 1.0))
                     y_t = y_t * ratio
-                return y_t
+                return y_t, a_t
 
-            y_end = None
+            end = None
             while next_out < n_out and out_t[next_out] <= b + 1e-13 * max(1.0, abs(b)):
-                y_t = propagate(float(out_t[next_out]) - a)
-                record(next_out, y_t, a_start)
+                y_t, a_t = propagate(float(out_t[next_out]) - a)
+                record(next_out, y_t, a_t)
                 if abs(out_t[next_out] - b) <= 1e-13 * max(1.0, abs(b)):
-                    y_end = y_t
+                    end = (y_t, a_t)
                 next_out += 1
-            y_start = propagate(b - a) if y_end is None else y_end
+            y_start, a_start = propagate(b - a) if end is None else end
             if bar is not None:
                 bar.update((b - t0) - bar.n)
             stats["exponential_segments"] += 1
