@@ -42,7 +42,9 @@ class DensityResult:
     face_names : tuple of str
     diagnostics : Mapping
         Steps, rejected steps, factorisations, mass error, the largest relative mass correction
-        applied against round-off (``mass_projection``), cell Péclet number, wall time.
+        applied against round-off (``mass_projection``), cell Péclet number, wall time, and
+        ``exponential_segments``: the constant-coefficient segments solved exactly in time
+        (each counts as one step).
     """
 
     t: np.ndarray
