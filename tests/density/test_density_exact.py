@@ -291,6 +291,7 @@ def test_exponential_integration_follows_switched_stiffness_in_2d():
             assert abs(mean - m[axis]) < 1e-3 and abs(var - h * h / 12 - v[axis]) < 8e-3 * v[axis]
 
 
+@pytest.mark.filterwarnings("ignore::ib_physics.DensityWarning")  # the steep case is coarse on purpose
 def test_non_separable_drift_uses_bdf2_and_exponential_refuses_it():
     x = np.linspace(-3, 3, 31)
     coupled = Tabulated(np.multiply.outer(x, x) * 0.3 + 0.5 * np.add.outer(x**2, x**2), [-3, -3], [3, 3])
@@ -299,6 +300,11 @@ def test_non_separable_drift_uses_bdf2_and_exponential_refuses_it():
     p0 = ib.gaussian_density(grid, [0.5, 0.0], 0.5)
     res = ib.solve_fokker_planck(dyn, grid, p0, (0.0, 0.2))
     assert res.diagnostics["exponential_segments"] == 0 and res.diagnostics["steps"] > 3
+    # Separable but steep (U ~ 6e4 on the box): the round-off of U = f(x) + g(y) must not hide it.
+    steep = ib.Dynamics(potential=DoubleWell(1.0, 0.125) + ConstantForce([0.0, 1.0]), diffusion=1.0)
+    box = ib.Grid(ib.Box([-2.0, 0.0], [-1.5, 1.0]), (40, 20))
+    res = ib.solve_fokker_planck(steep, box, np.ones((40, 20)), (0.0, 0.2))
+    assert res.diagnostics["exponential_segments"] == 1
     with pytest.raises(ValueError, match="not a sum of one-axis operators"):
         ib.solve_fokker_planck(dyn, grid, p0, (0.0, 0.2), time_integration="exponential")
     absorbing = ib.Grid(ib.Box([0, 0], [1, 1], boundaries="absorbing"), (10, 10))
