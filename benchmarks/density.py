@@ -300,11 +300,11 @@ def main() -> None:
                 run("ib_physics 4th order, BDF2 + split solver, tol 1e-4", ib_ou3d, 64, 1e-4, "bdf2", 4), {})
             row("OU 3D 64^3, t=1, 2nd order (BDF2)",
                 run("ib_physics BDF2 + split solver", ib_ou3d, 64, 1e-5, "bdf2", 2), {})
-    print("\n| problem | ib_physics s (L1) | FiPy s (L1) | py-pde s (L1) | fplanck s (L1) | slowest-peer ratio |")
+    print("\n| problem | ib_physics s (L1) | FiPy s (L1) | py-pde s (L1) | fplanck s (L1) | peer time / ib_physics |")
     print("|---|---|---|---|---|---|")
 
     def fmt(v):
-        return "—" if v is None else f"{v[0]:.2f} ({v[1]:.1e})"
+        return "—" if v is None else f"{v[0]:.3g} ({v[1]:.1e})"
 
     for problem, ours, peers in rows:
         ratios = [f"{name} {v[0] / ours[0]:.0f}x" for name, v in peers.items() if v and ours]
