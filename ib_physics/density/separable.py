@@ -18,7 +18,7 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 
-__all__ = ["line_operators", "apply_along_axes", "line_exponentials"]
+__all__ = ["line_operators", "apply_along_axes", "line_exponentials", "solve_kronecker_sum"]
 
 #: Largest axis for the dense one-axis exponentials (n^3 work each).
 MAX_LINE_CELLS = 1024
@@ -74,3 +74,36 @@ def apply_along_axes(factors: list[np.ndarray], y: np.ndarray, shape: tuple[int,
     for axis, f in enumerate(factors):
         out = np.moveaxis(np.tensordot(f, out, axes=([1], [axis])), 0, axis)
     return np.ascontiguousarray(out).ravel()
+
+
+def solve_kronecker_sum(lines: list[np.ndarray], rhs: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """q with (a_0 (+) a_1 (+) ...) q = rhs, for nonsingular sums (an absorbing face somewhere).
+
+    1D: a dense solve. 2D: the Sylvester equation a_0 Q + Q a_1^T = R (Bartels–Stewart).
+    3D: the complex Schur form a_2 = U T U^H turns the last axis triangular, leaving one
+    2D Sylvester equation per slice, solved from the last slice back.
+
+    Parameters
+    ----------
+    lines : list of numpy.ndarray, each (n_k, n_k)
+    rhs : numpy.ndarray, shape (prod(shape),)
+    shape : tuple of int
+
+    Returns
+    -------
+    numpy.ndarray, shape (prod(shape),), real
+    """
+    r = rhs.reshape(shape)
+    if len(shape) == 1:
+        return np.linalg.solve(lines[0], r)
+    if len(shape) == 2:
+        return scipy.linalg.solve_sylvester(lines[0], lines[1].T, r).ravel()
+    t, u = scipy.linalg.schur(lines[2], output="complex")
+    r_t = r @ np.conj(u)
+    q_t = np.zeros(shape, dtype=complex)
+    eye = np.eye(shape[0])
+    for k in range(shape[2] - 1, -1, -1):
+        known = np.tensordot(q_t[:, :, k + 1:], t[k, k + 1:], axes=([2], [0]))
+        q_t[:, :, k] = scipy.linalg.solve_sylvester(lines[0] + t[k, k] * eye, lines[1].T.astype(complex),
+                                                    r_t[:, :, k] - known)
+    return np.real(q_t @ u.T).ravel()

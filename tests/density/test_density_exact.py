@@ -307,9 +307,6 @@ def test_non_separable_drift_uses_bdf2_and_exponential_refuses_it():
     assert res.diagnostics["exponential_segments"] == 1
     with pytest.raises(ValueError, match="not a sum of one-axis operators"):
         ib.solve_fokker_planck(dyn, grid, p0, (0.0, 0.2), time_integration="exponential")
-    absorbing = ib.Grid(ib.Box([0, 0], [1, 1], boundaries="absorbing"), (10, 10))
-    with pytest.raises(ValueError, match="absorbing"):
-        ib.solve_fokker_planck(SEDIMENT, absorbing, np.ones((10, 10)), (0.0, 0.2), time_integration="exponential")
     with pytest.raises(ValueError, match="time_integration"):
         ib.solve_fokker_planck(SEDIMENT, grid, p0, (0.0, 0.2), time_integration="rk4")
 
@@ -430,3 +427,62 @@ def test_one_dimensional_contour_exponential_matches_the_dense_matrix_exponentia
     # BDF2 converges to it.
     bdf2 = ib.solve_fokker_planck(dyn, grid, p0, (0.0, 30.0), t_eval=t_eval, tol=1e-9, time_integration="bdf2")
     assert max(_l1(bdf2.p[k], res.p[k], grid) for k in range(4)) < 1e-5
+
+
+def test_first_passage_out_of_a_square_is_exact_in_time_and_matches_the_product_of_1d_survivals():
+    """Free diffusion in a square with absorbing faces on x and on the bottom y face, reflecting top.
+
+    x and y are independent, so the survival of a product initial density is S_x(t) S_y(t); the
+    density itself is checked against BDF2 at a tight tolerance, face by face for the absorbed mass.
+    """
+    d_coef = 0.5
+    box = ib.Box([0.0, 0.0], [1.0, 1.0], boundaries=["absorbing", ("absorbing", "reflecting")])
+    grid = ib.Grid(box, (40, 48))
+    p0 = ib.gaussian_density(grid, [0.3, 0.6], 0.08)
+    t_eval = np.array([0.02, 0.1, 0.3, 0.8])
+    dyn = ib.Dynamics(diffusion=d_coef)
+    exact_path = ib.solve_fokker_planck(dyn, grid, p0, (0.0, 0.8), t_eval=t_eval)
+    assert exact_path.diagnostics["exponential_segments"] == 1
+    reference = ib.solve_fokker_planck(dyn, grid, p0, (0.0, 0.8), t_eval=t_eval, tol=1e-10, time_integration="bdf2")
+    for k in range(t_eval.size):
+        assert _l1(exact_path.p[k], reference.p[k], grid) < 2e-6
+    np.testing.assert_allclose(exact_path.absorbed, reference.absorbed, atol=2e-6)
+    np.testing.assert_allclose(exact_path.mass + exact_path.absorbed.sum(axis=1), 1.0, atol=1e-12)
+    assert np.all(exact_path.absorbed[:, 3] == 0.0)  # the reflecting top
+    # Survival: x in [0, 1] absorbing at both ends; y absorbing at 0 and reflecting at 1 is the
+    # interval [0, 2] absorbing at both ends with the density mirrored about y = 1.
+    wx = np.sum(p0 * grid.volumes(), axis=1)
+    wy = np.sum(p0 * grid.volumes(), axis=0)
+    s_x = wx @ _survival_series(grid.centres[0], t_eval, 1.0, d_coef)
+    y = grid.centres[1]
+    s_y = 0.5 * (wy @ _survival_series(y, t_eval, 2.0, d_coef) + wy @ _survival_series(2.0 - y, t_eval, 2.0, d_coef))
+    np.testing.assert_allclose(exact_path.mass, s_x * s_y, atol=1e-3)  # the grid's error at h = 1/40
+
+
+def test_three_dimensional_absorbing_box_exact_path_agrees_with_bdf2():
+    dyn = ib.Dynamics(potential=Harmonic([1.0, 0.0, 2.0]) + ConstantForce([0.0, 0.5, 0.0]), diffusion=[0.5, 0.3, 0.4])
+    box = ib.Box([-2.0, -1.0, -1.5], [2.0, 1.0, 1.5], boundaries=["reflecting", "absorbing", ("absorbing", "reflecting")])
+    grid = ib.Grid(box, (14, 12, 10))
+    p0 = ib.gaussian_density(grid, [0.5, 0.2, -0.3], 0.4)
+    exact_path = ib.solve_fokker_planck(dyn, grid, p0, (0.0, 1.0), t_eval=[0.1, 1.0])
+    assert exact_path.diagnostics["exponential_segments"] == 1
+    reference = ib.solve_fokker_planck(dyn, grid, p0, (0.0, 1.0), t_eval=[0.1, 1.0], tol=1e-10, time_integration="bdf2")
+    assert max(_l1(exact_path.p[k], reference.p[k], grid) for k in range(2)) < 1e-5
+    np.testing.assert_allclose(exact_path.absorbed, reference.absorbed, atol=1e-5)
+    assert exact_path.absorbed[-1, 2] > 0.01 and exact_path.absorbed[-1, 4] > 0.01
+    np.testing.assert_allclose(exact_path.mass + exact_path.absorbed.sum(axis=1), 1.0, atol=1e-12)
+
+
+def test_exact_path_falls_back_to_bdf2_when_the_absorbed_mass_does_not_balance(monkeypatch):
+    import ib_physics.density.solve as solve_module
+
+    real = solve_module.solve_kronecker_sum
+    monkeypatch.setattr(solve_module, "solve_kronecker_sum", lambda *args: 1.01 * real(*args))
+    grid = ib.Grid(ib.Box([0.0, 0.0], [1.0, 1.0], boundaries="absorbing"), (12, 12))
+    p0 = ib.gaussian_density(grid, [0.4, 0.5], 0.15)
+    dyn = ib.Dynamics(diffusion=0.3)
+    res = ib.solve_fokker_planck(dyn, grid, p0, (0.0, 0.5), t_eval=[0.2, 0.5], tol=1e-9)
+    assert res.diagnostics["exponential_segments"] == 0 and res.diagnostics["steps"] > 10
+    np.testing.assert_allclose(res.mass + res.absorbed.sum(axis=1), 1.0, atol=1e-12)
+    with pytest.raises(ValueError, match="mass balance"):
+        ib.solve_fokker_planck(dyn, grid, p0, (0.0, 0.5), time_integration="exponential")
