@@ -197,7 +197,8 @@ def solve_fokker_planck(
         ``"bdf2"``: adaptive BDF2 (any coefficients). ``"exponential"``: exact in time
         (to about 1e-13), with no time steps. In 1D (reflecting or absorbing ends, second
         order) by contour quadrature of the resolvent (:mod:`ib_physics.density.contour`),
-        absorbed amounts included. In 2D and 3D,
+        absorbed amounts included; other 1D grids (periodic, fourth order) by a dense
+        exponential when forced. In 2D and 3D,
         :math:`e^{tA} = \bigotimes_k e^{t a_k}` for a separable operator (each axis' drift
         and diffusion depend on that axis' coordinate only; see
         :mod:`ib_physics.density.separable`) with at most 1024 cells per axis; the absorbed
@@ -286,8 +287,7 @@ def solve_fokker_planck(
             if lines is None and time_integration == "exponential":
                 raise ValueError(f"`time_integration='exponential'`: the operator of the segment starting at t = {a} "
                                  "is not a sum of one-axis operators (a drift or diffusion component depends on "
-                                 "another axis' coordinate), an axis has more than 1024 cells, or a 1D grid is "
-                                 "periodic or fourth order.")
+                                 "another axis' coordinate), or an axis has more than 1024 cells.")
         facs = None if lines is not None else _Factorisations(op, linear_solver, 1e-12)
 
         def record(k: int, y: np.ndarray, absorbed: np.ndarray) -> None:
