@@ -21,19 +21,24 @@ they only receive, so their part of the resolvent is :math:`(a_0 + t\,O x)/z`.
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import lapack
 import scipy.sparse as sp
+from scipy.linalg import lapack
 
-__all__ = ["tridiagonal_exponential", "is_tridiagonal"]
+__all__ = ["tridiagonal_exponential", "is_tridiagonal", "bandwidth"]
 
 #: Quadrature nodes on the whole parabola (half of them are solved, by conjugate symmetry).
 NODES = 32
 
 
+def bandwidth(matrix: sp.spmatrix) -> int:
+    """Largest distance of a stored entry from the diagonal."""
+    coo = sp.coo_matrix(matrix)
+    return int(np.max(np.abs(coo.row - coo.col))) if coo.nnz else 0
+
+
 def is_tridiagonal(matrix: sp.spmatrix) -> bool:
     """True when every entry lies within one place of the diagonal."""
-    coo = sp.coo_matrix(matrix)
-    return bool(np.all(np.abs(coo.row - coo.col) <= 1))
+    return bandwidth(matrix) <= 1
 
 
 def _nodes(n_nodes: int) -> tuple[np.ndarray, np.ndarray]:

@@ -25,11 +25,11 @@ from scipy.linalg import lapack
 
 from .._validation import check_finite_positive, check_finite_scalar, check_t_span
 from ..dynamics import Dynamics
-from .grid import Grid
+from .contour import bandwidth, is_tridiagonal, tridiagonal_exponential
 from .fourth_order import MIN_CELLS, assemble_fourth_order
+from .grid import Grid
 from .operator import Operator, assemble
 from .result import DensityResult
-from .contour import is_tridiagonal, tridiagonal_exponential
 from .separable import apply_along_axes, line_exponentials, line_operators, solve_kronecker_sum
 
 __all__ = ["solve_fokker_planck", "stationary_density", "DensityWarning"]
@@ -76,8 +76,7 @@ class _Factorisations:
         self.eye = sp.identity(op.matrix.shape[0], format="csc")
         self.method = method
         self.rtol = rtol
-        coo = op.matrix.tocoo()
-        self.bandwidth = int(np.max(np.abs(coo.row - coo.col))) if coo.nnz else 0
+        self.bandwidth = bandwidth(op.matrix)
         self.cache: dict[float, Any] = {}
         self.count = 0
         self.iterations = 0
