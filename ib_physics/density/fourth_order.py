@@ -66,7 +66,10 @@ def reconstruction_weights(cells: tuple[int, ...], face: float) -> tuple[np.ndar
     averages = ((j + 1.0) ** (m + 1) - j ** (m + 1)) / (m + 1)
     value_rhs = (m[:, 0] == 0).astype(float)
     derivative_rhs = (m[:, 0] == 1).astype(float)
-    return np.linalg.solve(averages, value_rhs), np.linalg.solve(averages, derivative_rhs)
+    value, derivative = np.linalg.solve(averages, value_rhs), np.linalg.solve(averages, derivative_rhs)
+    value.flags.writeable = False  # cached: shared by every caller
+    derivative.flags.writeable = False
+    return value, derivative
 
 
 def _line_current(n: int, h: float, drift_faces: np.ndarray, diffusion: float, periodic: bool) -> sp.csr_matrix:
