@@ -9,7 +9,9 @@ Python side runs disjoint ranges on threads.
 Minibatch orders come from the package's counter-based generator
 (:mod:`ib_physics.random`): a Fisher–Yates shuffle whose uniforms are Philox words
 keyed by the seed, with counter ``(epoch << 20 | i // 2, replica, SHUFFLE_TAG)``, so
-a replica's batches depend only on (seed, replica, epoch).
+a replica's batches depend only on (seed, replica, epoch). Per-step sampling (i.i.d.
+rows, or a fresh subset by a partial Fisher–Yates shuffle) draws word ``j`` of step
+``b`` from counter ``(epoch << 20 | (b * batch_size + j) // 2, replica, tag)``.
 """
 
 from __future__ import annotations
@@ -23,8 +25,13 @@ from ..random import _to_unit, philox_words
 
 TANH, RELU = 0, 1
 SGD, ADAM = 0, 1
-#: Philox stream tag of the minibatch shuffles (distinct from the particle engine's tags).
+#: Minibatch sampling codes: reshuffled epochs, one fixed shuffle, i.i.d. rows drawn with
+#: replacement for every step, a fresh uniform subset (without replacement) for every step.
+RESHUFFLED, FIXED, IID, SUBSET = 0, 1, 2, 3
+#: Philox stream tags of the minibatch draws (distinct from the particle engine's tags).
 SHUFFLE_TAG = np.uint64(0x20000000)
+IID_TAG = np.uint64(0x20000001)
+SUBSET_TAG = np.uint64(0x20000002)
 
 
 @kernel
@@ -43,6 +50,49 @@ def shuffle_order(order, epoch, replica, k0, k1):
         tmp = order[i]
         order[i] = order[j]
         order[j] = tmp
+
+
+@kernel
+def fill_batch(order, picks, sampling, epoch, b, batch_size, replica, k0, k1):
+    """Rows of step ``b`` of ``epoch`` into ``picks``; returns their number m.
+
+    Reshuffled and fixed sampling copy the slice ``b`` of ``order`` (the epoch's
+    permutation, filled by the caller); i.i.d. sampling draws m uniform rows with
+    replacement; subset sampling draws m distinct rows by a partial Fisher–Yates
+    shuffle of ``order`` (reset to the identity first, so the draw depends only on
+    (seed, replica, epoch, b)). m is ``batch_size`` except for the last step of an
+    epoch, which holds the remainder in every mode, so that all modes take the same steps.
+    """
+    n = order.size
+    start = b * batch_size
+    m = min(n, start + batch_size) - start
+    if sampling == RESHUFFLED or sampling == FIXED:
+        for s in range(m):
+            picks[s] = order[start + s]
+        return m
+    base = (np.uint64(epoch) << np.uint64(20))
+    if sampling == IID:
+        for s in range(m):
+            j = start + s
+            wa, wb = philox_words(base | np.uint64(j >> 1), np.uint64(replica), IID_TAG, k0, k1)
+            w = wa if (j & 1) == 0 else wb
+            i = int(_to_unit(w) * n)
+            picks[s] = i if i < n else n - 1
+        return m
+    for i in range(n):
+        order[i] = i
+    for s in range(m):
+        j = start + s
+        wa, wb = philox_words(base | np.uint64(j >> 1), np.uint64(replica), SUBSET_TAG, k0, k1)
+        w = wa if (j & 1) == 0 else wb
+        k = s + int(_to_unit(w) * (n - s))
+        if k > n - 1:
+            k = n - 1
+        tmp = order[s]
+        order[s] = order[k]
+        order[k] = tmp
+        picks[s] = order[s]
+    return m
 
 
 @inline_kernel
@@ -189,20 +239,27 @@ def gradient_scratch(layers: np.ndarray, batch: int) -> tuple[np.ndarray, ...]:
 
 @kernel
 def train_epochs(params, adam_m, adam_v, steps, x, y, layers, activation, optimizer, lr, beta1, beta2, eps,
-                 batch_size, fixed_batches, k0, k1, epoch0, n_epochs, r0, r1, replica_offset,
-                 grad_mean, grad_std, update_mean, update_std, weight_norm, epoch_loss):
+                 batch_size, sampling, k0, k1, epoch0, n_epochs, r0, r1, replica_offset,
+                 grad_mean, grad_std, update_mean, update_std, weight_norm, epoch_loss,
+                 trace_slot, weight_index, trace_weights, trace_gradients, trace_updates):
     """Train replicas [r0, r1) for epochs epoch0 .. epoch0 + n_epochs - 1, in place.
 
-    Row r is replica ``r + replica_offset`` of a study: that global index keys its shuffles.
+    Row r is replica ``r + replica_offset`` of a study: that global index keys its batches.
 
     Per replica, epoch (relative to epoch0) and layer it writes: the Frobenius norm of
     the mean weight gradient over the epoch's minibatches, the square root of the
     summed variance over minibatches (population), the same for the weight updates,
     the weight norm at the epoch's end; and the mean training loss seen during the epoch.
+
+    Trace: where ``trace_slot[e] >= 0`` the weights ``params[r, weight_index]`` at the
+    epoch's start go to ``trace_weights[r, slot]`` (R, S, W) and every step's weight
+    gradient and applied weight update to ``trace_gradients[r, slot, b]`` and
+    ``trace_updates[r, slot, b]`` (R, S, n_b, W).
     """
     n = x.shape[0]
     n_layers = layers.shape[0]
     n_params = params.shape[1]
+    n_traced = weight_index.size
     width = 1
     for l in range(n_layers):
         width = max(width, layers[l, 0], layers[l, 1])
@@ -212,17 +269,25 @@ def train_epochs(params, adam_m, adam_v, steps, x, y, layers, activation, optimi
     delta = np.zeros((width, batch))
     delta_prev = np.zeros((width, batch))
     g = np.zeros(n_params)
+    du_all = np.zeros(n_params)
     g_mean = np.zeros(n_params)
     g_m2 = np.zeros(n_params)
     u_mean = np.zeros(n_params)
     u_m2 = np.zeros(n_params)
     order = np.zeros(n, np.int64)
+    picks = np.zeros(batch, np.int64)
     n_batches = (n + batch_size - 1) // batch_size
     for r in range(r0, r1):
         p = params[r]
+        replica = r + replica_offset
         for e in range(n_epochs):
             epoch = epoch0 + e
-            shuffle_order(order, 0 if fixed_batches else epoch, r + replica_offset, k0, k1)
+            if sampling == RESHUFFLED or sampling == FIXED:
+                shuffle_order(order, 0 if sampling == FIXED else epoch, replica, k0, k1)
+            slot = trace_slot[e]
+            if slot >= 0:
+                for q in range(n_traced):
+                    trace_weights[r, slot, q] = p[weight_index[q]]
             for q in range(n_params):
                 g_mean[q] = 0.0
                 g_m2[q] = 0.0
@@ -230,9 +295,8 @@ def train_epochs(params, adam_m, adam_v, steps, x, y, layers, activation, optimi
                 u_m2[q] = 0.0
             loss = 0.0
             for b in range(n_batches):
-                start = b * batch_size
-                stop = min(n, start + batch_size)
-                loss += batch_gradient(p, x, y, order, start, stop, layers, activation, acts, pre, delta,
+                m = fill_batch(order, picks, sampling, epoch, b, batch_size, replica, k0, k1)
+                loss += batch_gradient(p, x, y, picks, 0, m, layers, activation, acts, pre, delta,
                                        delta_prev, g)
                 steps[r] += 1
                 t = steps[r]
@@ -249,6 +313,7 @@ def train_epochs(params, adam_m, adam_v, steps, x, y, layers, activation, optimi
                     else:
                         du = -lr * gq
                     p[q] += du
+                    du_all[q] = du
                     # Welford over the epoch's minibatches: gradients and updates.
                     dg = gq - g_mean[q]
                     g_mean[q] += dg / count
@@ -256,6 +321,10 @@ def train_epochs(params, adam_m, adam_v, steps, x, y, layers, activation, optimi
                     dd = du - u_mean[q]
                     u_mean[q] += dd / count
                     u_m2[q] += dd * (du - u_mean[q])
+                if slot >= 0:
+                    for q in range(n_traced):
+                        trace_gradients[r, slot, b, q] = g[weight_index[q]]
+                        trace_updates[r, slot, b, q] = du_all[weight_index[q]]
             epoch_loss[r, e] = loss / n
             for l in range(n_layers):
                 wo = layers[l, 2]

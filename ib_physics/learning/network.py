@@ -12,8 +12,15 @@ Random numbers: replica r's initial weights are truncated normals (cut at 2σ,
 σ = 1/sqrt(fan_in)) from the package's Philox stream of
 ``SeedSequence(seed, spawn_key=(2,))``, particle index r; its minibatch order in
 epoch e is a Fisher–Yates shuffle keyed by (seed, r, e) (or e = 0 every epoch with
-fixed batches). A replica's run therefore depends only on (seed, r): training
-replicas together or one at a time, on any number of threads, gives the same numbers.
+fixed batches); with per-step sampling ("iid", "subset") step b of epoch e draws
+its rows from the stream keyed by (seed, r, e, b). A replica's run therefore depends
+only on (seed, r): training replicas together or one at a time, on any number of
+threads, gives the same numbers. With ``shared_initialization`` every replica starts
+from replica 0's weights, so that replicas differ only in their minibatches.
+
+At chosen ``trace_epochs`` the trainer also keeps what the adapter needs beyond the
+per-layer norms: every replica's weights at the epoch's start and every step's weight
+gradient and applied weight update (:class:`WeightTrace`).
 """
 
 from __future__ import annotations
@@ -30,12 +37,18 @@ from ..parallel import ThreadRunner, resolve_threads
 from ..random import philox_key, standard_normals
 from . import _kernels
 
-__all__ = ["Architecture", "init_params", "Trainer", "EpochStatistics", "OPTIMIZERS", "BATCHES"]
+__all__ = ["Architecture", "init_params", "Trainer", "EpochStatistics", "WeightTrace", "OPTIMIZERS", "BATCHES",
+           "SAMPLINGS"]
 
 ACTIVATIONS = {"tanh": _kernels.TANH, "relu": _kernels.RELU}
 OPTIMIZERS = {"sgd": _kernels.SGD, "adam": _kernels.ADAM}
-#: Minibatch sampling: reshuffled every epoch, or one shuffle kept for all epochs.
-BATCHES = ("reshuffled", "fixed")
+#: Minibatch sampling: reshuffled every epoch (without replacement within the epoch), one
+#: shuffle kept for all epochs, i.i.d. rows with replacement for every step, or a fresh
+#: uniform subset (without replacement) for every step. PHYSICS.md §5 gives the covariance
+#: of a minibatch mean under each.
+SAMPLINGS = {"reshuffled": _kernels.RESHUFFLED, "fixed": _kernels.FIXED, "iid": _kernels.IID,
+             "subset": _kernels.SUBSET}
+BATCHES = tuple(SAMPLINGS)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -166,6 +179,37 @@ class EpochStatistics:
                                                "weight_norm", "loss")})
 
 
+@dataclass(frozen=True)
+class WeightTrace:
+    """Weights, per-step gradients and applied updates of every replica at chosen epochs.
+
+    Attributes
+    ----------
+    epochs : numpy.ndarray of int, shape (S,)
+        The traced epochs (1 = the first epoch of training).
+    weights : numpy.ndarray, shape (R, S, W)
+        The layers' weights (biases excluded; layer l's block of ``W`` in row-major
+        order, layers one after another) at the start of each traced epoch.
+    gradients, updates : numpy.ndarray, shape (R, S, n_b, W)
+        The minibatch gradient of step b of the epoch (at the weights before the step)
+        and the weight change the optimiser applied in that step.
+    """
+
+    epochs: np.ndarray
+    weights: np.ndarray
+    gradients: np.ndarray
+    updates: np.ndarray
+
+    @staticmethod
+    def concatenate(parts: Sequence["WeightTrace"]) -> "WeightTrace":
+        """Join traces of consecutive epoch ranges (empty parts allowed)."""
+        if not parts:
+            raise ValueError("nothing to concatenate")
+        return WeightTrace(epochs=np.concatenate([p.epochs for p in parts]),
+                           **{name: np.concatenate([getattr(p, name) for p in parts], axis=1)
+                              for name in ("weights", "gradients", "updates")})
+
+
 @dataclass(kw_only=True)
 class Trainer:
     """Training state of R replicas on one training set (mutable; advanced by :meth:`run`).
@@ -185,11 +229,17 @@ class Trainer:
     learning_rate : float
     batch_size : int
         Minibatch size; the last minibatch of an epoch holds the remainder.
-    batches : {"reshuffled", "fixed"}
+    batches : {"reshuffled", "fixed", "iid", "subset"}
+        Minibatch sampling (see :data:`SAMPLINGS`).
     beta1, beta2, eps : float
         Adam's constants (PyTorch's defaults).
     first_replica : int
         Index of this trainer's first replica in a larger study (its random streams).
+    shared_initialization : bool
+        Start every replica from the initial weights of replica 0 (the replicas then
+        differ only in their minibatches).
+    trace_epochs : sequence of int
+        Epochs (1-based) at which :class:`WeightTrace` data are kept (see :meth:`trace`).
     threads : int, optional
     """
 
@@ -206,6 +256,8 @@ class Trainer:
     beta2: float = 0.999
     eps: float = 1e-8
     first_replica: int = 0
+    shared_initialization: bool = False
+    trace_epochs: Sequence[int] = ()
     threads: int | None = None
     params: np.ndarray = field(init=False)
     adam_m: np.ndarray = field(init=False)
@@ -213,6 +265,7 @@ class Trainer:
     steps: np.ndarray = field(init=False)
     epoch: int = field(init=False, default=0)
     last_run: EpochStatistics | None = field(init=False, default=None)
+    _trace_parts: list[WeightTrace] = field(init=False, default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.arch, Architecture):
@@ -236,15 +289,26 @@ class Trainer:
             raise ValueError(f"`batches` must be one of {BATCHES}, got {self.batches!r}.")
         check_finite_positive(self.learning_rate, "learning_rate")
         check_int_range(self.batch_size, "batch_size", 1)
+        if x.shape[0] + min(self.batch_size, x.shape[0]) > 2**21:
+            # The minibatch draws' Philox counters hold a row index below 2**21 per epoch.
+            raise ValueError(f"`x` may hold at most {2**20} training rows, got {x.shape[0]}.")
         for name in ("beta1", "beta2"):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"`{name}` must be in [0, 1), got {value}.")
         check_finite_positive(self.eps, "eps")
+        if not isinstance(self.shared_initialization, (bool, np.bool_)):
+            raise TypeError(f"`shared_initialization` must be True or False, got {self.shared_initialization!r}.")
+        self.trace_epochs = _check_epochs(self.trace_epochs, "trace_epochs")
         self._threads = resolve_threads(self.threads)
         _, self._k0, self._k1 = philox_key(check_int_range(self.seed, "seed", 0))
         r0 = self.first_replica
-        self.params = init_params(self.arch, self.seed, (r0, r0 + self.replicas))
+        if self.shared_initialization:
+            self.params = np.repeat(init_params(self.arch, self.seed, (0, 1)), self.replicas, axis=0)
+        else:
+            self.params = init_params(self.arch, self.seed, (r0, r0 + self.replicas))
+        self._weight_index = np.concatenate(
+            [np.arange(wo, wo + n_in * n_out) for n_in, n_out, wo, _ in self.arch.layers]).astype(np.int64)
         self.adam_m = np.zeros_like(self.params)
         self.adam_v = np.zeros_like(self.params)
         self.steps = np.zeros(self.replicas, dtype=np.int64)
@@ -264,24 +328,48 @@ class Trainer:
         out = {name: np.zeros((R, n_epochs, L)) for name in ("grad_mean", "grad_std", "update_mean",
                                                               "update_std", "weight_norm")}
         loss = np.zeros((R, n_epochs))
-        work = partial(self._train_range, n_epochs, out, loss)
+        first = self.epoch + 1
+        traced = np.array([e for e in self.trace_epochs if first <= e < first + n_epochs], dtype=np.int64)
+        slots = np.full(n_epochs, -1, dtype=np.int64)
+        slots[traced - first] = np.arange(traced.size)
+        W = self._weight_index.size
+        needed = 8.0 * R * traced.size * W * (2 * self.batches_per_epoch + 1)
+        if needed > 2.0**34:
+            raise ValueError(f"`trace_epochs` would keep {needed / 2**30:.1f} GiB for {traced.size} epochs of "
+                             f"{R} replicas (at most 16 GiB): trace fewer epochs or replicas.")
+        trace = WeightTrace(epochs=traced, weights=np.zeros((R, traced.size, W)),
+                            gradients=np.zeros((R, traced.size, self.batches_per_epoch, W)),
+                            updates=np.zeros((R, traced.size, self.batches_per_epoch, W)))
+        work = partial(self._train_range, n_epochs, out, loss, slots, trace)
         with ThreadRunner(self._threads) as runner:
             interrupted = runner.run_all(work, 0, self.replicas)
-        first = self.epoch + 1
         self.epoch += n_epochs
         self.last_run = EpochStatistics(epochs=np.arange(first, first + n_epochs), loss=loss, **out)
+        if traced.size:
+            self._trace_parts.append(trace)
         if interrupted is not None:
             # Every replica finished these epochs; the caller finds them in last_run.
             raise interrupted
         return self.last_run
 
-    def _train_range(self, n_epochs: int, out: dict[str, np.ndarray], loss: np.ndarray, a: int, b: int) -> None:
+    def _train_range(self, n_epochs: int, out: dict[str, np.ndarray], loss: np.ndarray, slots: np.ndarray,
+                     trace: WeightTrace, a: int, b: int) -> None:
         _kernels.train_epochs(
             self.params, self.adam_m, self.adam_v, self.steps, self.x, self.y, self.arch.layers,
             ACTIVATIONS[self.arch.activation], OPTIMIZERS[self.optimizer], float(self.learning_rate),
-            float(self.beta1), float(self.beta2), float(self.eps), int(self.batch_size), self.batches == "fixed",
+            float(self.beta1), float(self.beta2), float(self.eps), int(self.batch_size), SAMPLINGS[self.batches],
             np.uint64(self._k0), np.uint64(self._k1), self.epoch, n_epochs, a, b, self.first_replica,
-            out["grad_mean"], out["grad_std"], out["update_mean"], out["update_std"], out["weight_norm"], loss)
+            out["grad_mean"], out["grad_std"], out["update_mean"], out["update_std"], out["weight_norm"], loss,
+            slots, self._weight_index, trace.weights, trace.gradients, trace.updates)
+
+    def trace(self) -> WeightTrace:
+        """The :class:`WeightTrace` of every traced epoch trained so far (S may be 0)."""
+        if not self._trace_parts:
+            W = self._weight_index.size
+            return WeightTrace(epochs=np.zeros(0, np.int64), weights=np.zeros((self.replicas, 0, W)),
+                               gradients=np.zeros((self.replicas, 0, self.batches_per_epoch, W)),
+                               updates=np.zeros((self.replicas, 0, self.batches_per_epoch, W)))
+        return WeightTrace.concatenate(self._trace_parts)
 
     def per_sample_statistics(self) -> tuple[np.ndarray, np.ndarray]:
         """Per replica and layer, over all training rows at the current weights: ‖mean g_i‖ and
@@ -306,13 +394,34 @@ class Trainer:
 
     def batch_order(self, replica: int, epoch: int) -> np.ndarray:
         """The order in which replica ``replica`` (of this trainer) sees the training rows in
-        ``epoch`` (0-based), shape (n,); minibatches are consecutive slices of ``batch_size``."""
+        ``epoch`` (0-based), shape (n,); minibatches are consecutive slices of ``batch_size``.
+
+        Only for epoch-wise sampling ("reshuffled", "fixed"); see :meth:`batch_indices`.
+        """
+        if self.batches not in ("reshuffled", "fixed"):
+            raise ValueError(f"`batch_order` needs epoch-wise sampling; with batches={self.batches!r} "
+                             "use `batch_indices`.")
+        return np.concatenate(self.batch_indices(replica, epoch))
+
+    def batch_indices(self, replica: int, epoch: int) -> list[np.ndarray]:
+        """The training rows of every step of ``epoch`` (0-based) for replica ``replica`` of
+        this trainer: a list of ``batches_per_epoch`` index arrays, in step order."""
         check_int_range(replica, "replica", 0, self.replicas - 1)
-        check_int_range(epoch, "epoch", 0)
-        order = np.zeros(self.x.shape[0], np.int64)
-        _kernels.shuffle_order(order, 0 if self.batches == "fixed" else epoch, replica + self.first_replica,
-                               np.uint64(self._k0), np.uint64(self._k1))
-        return order
+        check_int_range(epoch, "epoch", 0, 2**40)
+        n = self.x.shape[0]
+        global_replica = replica + self.first_replica
+        order = np.zeros(n, np.int64)
+        code = SAMPLINGS[self.batches]
+        if self.batches in ("reshuffled", "fixed"):
+            _kernels.shuffle_order(order, 0 if self.batches == "fixed" else epoch, global_replica,
+                                   np.uint64(self._k0), np.uint64(self._k1))
+        picks = np.zeros(min(self.batch_size, n), np.int64)
+        out = []
+        for b in range(self.batches_per_epoch):
+            m = _kernels.fill_batch(order, picks, code, epoch, b, int(self.batch_size), global_replica,
+                                    np.uint64(self._k0), np.uint64(self._k1))
+            out.append(picks[:m].copy())
+        return out
 
     def outputs(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Every layer's outputs and pre-activations for inputs ``x`` (n, d), each (R, n, Σ widths[1:])."""
@@ -333,8 +442,13 @@ class Trainer:
 
     def state(self) -> dict[str, Any]:
         """Arrays and counters that restore this trainer (for checkpoints)."""
-        return {"params": self.params.copy(), "adam_m": self.adam_m.copy(), "adam_v": self.adam_v.copy(),
-                "steps": self.steps.copy(), "epoch": self.epoch}
+        state: dict[str, Any] = {"params": self.params.copy(), "adam_m": self.adam_m.copy(),
+                                 "adam_v": self.adam_v.copy(), "steps": self.steps.copy(), "epoch": self.epoch}
+        if self._trace_parts:
+            trace = self.trace()
+            state.update(trace_epochs=trace.epochs, trace_weights=trace.weights,
+                         trace_gradients=trace.gradients, trace_updates=trace.updates)
+        return state
 
     def restore(self, state: dict[str, Any]) -> None:
         """Load what :meth:`state` returned."""
@@ -344,3 +458,24 @@ class Trainer:
                 raise ValueError(f"checkpoint `{name}` has shape {arr.shape}, expected {getattr(self, name).shape}.")
             getattr(self, name)[...] = arr
         self.epoch = int(state["epoch"])
+        self._trace_parts = []
+        if "trace_epochs" in state and len(state["trace_epochs"]):
+            self._trace_parts.append(WeightTrace(
+                epochs=np.asarray(state["trace_epochs"], np.int64), weights=np.asarray(state["trace_weights"]),
+                gradients=np.asarray(state["trace_gradients"]), updates=np.asarray(state["trace_updates"])))
+
+
+def _check_epochs(value: Any, name: str) -> tuple[int, ...]:
+    """A sorted tuple of distinct epoch numbers >= 1."""
+    try:
+        items = [v for v in np.atleast_1d(np.asarray(value, dtype=object)).tolist()] if value is not None else []
+    except TypeError:
+        raise TypeError(f"`{name}` must be a sequence of integers >= 1, got {value!r}.") from None
+    out = []
+    for v in items:
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+            raise TypeError(f"`{name}` must hold integers >= 1, got {v!r}.")
+        if v < 1:
+            raise ValueError(f"`{name}` must hold epochs >= 1, got {v}.")
+        out.append(int(v))
+    return tuple(sorted(set(out)))

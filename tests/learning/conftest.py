@@ -10,11 +10,9 @@ def _replay_in_torch(trainer, model, optimizer, epochs, recorder=None):
     import torch
 
     x, y = torch.tensor(trainer.x), torch.tensor(trainer.y)
-    n, size = trainer.x.shape[0], trainer.batch_size
     for epoch in range(epochs):
-        order = trainer.batch_order(0, epoch)
-        for b in range(0, n, size):
-            idx = torch.tensor(order[b:b + size])
+        for rows in trainer.batch_indices(0, epoch):
+            idx = torch.tensor(rows)
             loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
             optimizer.zero_grad()
             loss.backward()
