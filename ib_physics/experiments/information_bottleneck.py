@@ -29,6 +29,7 @@ from .._validation import check_finite_positive, check_int_range
 from ..learning.data import ib_dataset, split_indices
 from ..learning.information import binned_information, kde_information
 from ..learning.network import BATCHES, OPTIMIZERS, Architecture, EpochStatistics, Trainer
+from ..learning.records import GradientStatistics, read_statistics, write_statistics
 from ..learning.transition import transition_epochs
 
 __all__ = ["StudyConfig", "StudyRun", "run_study", "read_study", "snapshot_epochs", "ESTIMATORS"]
@@ -252,9 +253,9 @@ def _write(path: Path, config: StudyConfig, states: list[_RunState], complete: b
                 g.attrs[key] = np.array(value) if isinstance(value, tuple) else value
             g.attrs["estimator_label"] = config.estimator_label()
             g.attrs["layer_names"] = np.array(config.arch.layer_names, dtype="S")
+            write_statistics(g.create_group("statistics"), GradientStatistics.from_trainer(st.trainer, run.stats))
             io.write_arrays(g, {
-                "train_indices": run.train_indices, "epochs": run.stats.epochs, "loss": run.stats.loss,
-                **{k: getattr(run.stats, k) for k in _STAT_NAMES},
+                "train_indices": run.train_indices,
                 "snapshot_epochs": run.snapshot_epochs, "i_xt": run.i_xt, "i_ty": run.i_ty,
                 "train_accuracy": run.train_accuracy, "test_accuracy": run.test_accuracy,
                 "train_loss": run.train_loss, "test_loss": run.test_loss, "transitions": run.transitions,
@@ -264,6 +265,14 @@ def _write(path: Path, config: StudyConfig, states: list[_RunState], complete: b
             s = g.create_group("trainer_state")
             s.attrs["epoch"] = state.pop("epoch")
             io.write_arrays(s, state)
+
+
+def _read_run_statistics(g: Any) -> EpochStatistics:
+    """A run's per-epoch statistics: the shared layout (``statistics`` group) or, in files of
+    earlier versions, the same arrays in the run group itself."""
+    if "statistics" in g:
+        return read_statistics(g["statistics"]).stats
+    return EpochStatistics(epochs=g["epochs"][()], loss=g["loss"][()], **{k: g[k][()] for k in _STAT_NAMES})
 
 
 def _resume(path: Path, config: StudyConfig, states: list[_RunState]) -> None:
@@ -281,9 +290,9 @@ def _resume(path: Path, config: StudyConfig, states: list[_RunState]) -> None:
             s = g["trainer_state"]
             st.trainer.restore({k: s[k][()] for k in ("params", "adam_m", "adam_v", "steps")}
                                | {"epoch": int(s.attrs["epoch"])})
-            if g["epochs"].shape[0]:
-                st.stats = [EpochStatistics(epochs=g["epochs"][()], loss=g["loss"][()],
-                                            **{k: g[k][()] for k in _STAT_NAMES})]
+            stats = _read_run_statistics(g)
+            if stats.epochs.size:
+                st.stats = [stats]
             st.snap_epochs = [int(e) for e in g["snapshot_epochs"][()]]
             for k in st.snaps:
                 arr = g[k][()]
@@ -376,7 +385,7 @@ def read_study(path: str | Path) -> tuple[StudyConfig, list[StudyRun], dict[str,
         runs = []
         for fraction in config.fractions:
             g = f["runs"][_group_name(fraction)]
-            stats = EpochStatistics(epochs=g["epochs"][()], loss=g["loss"][()], **{k: g[k][()] for k in _STAT_NAMES})
+            stats = _read_run_statistics(g)
             runs.append(StudyRun(fraction=fraction, train_indices=g["train_indices"][()], stats=stats,
                                  snapshot_epochs=g["snapshot_epochs"][()], i_xt=g["i_xt"][()], i_ty=g["i_ty"][()],
                                  train_accuracy=g["train_accuracy"][()], test_accuracy=g["test_accuracy"][()],

@@ -5,9 +5,12 @@ optimiser's ``step`` and records, per layer and epoch, the same statistics as th
 built-in trainer (PHYSICS.md §5): the norm of the mean minibatch gradient, the
 square root of the trace of its covariance over the epoch's minibatches
 (population), the same for the weight updates actually applied, and the weight
-norm. Call :meth:`GradientRecorder.end_epoch` after each epoch;
-:meth:`GradientRecorder.save` writes the study file's run schema, which
-``ib_physics.experiments.information_bottleneck.read_study``-style readers and the adapter understand.
+norm; at chosen ``trace_epochs`` also the weights at the epoch's start and every step's
+gradient and update (the adapter's per-weight input). Call
+:meth:`GradientRecorder.end_epoch` after each epoch; :meth:`GradientRecorder.statistics`
+returns a :class:`~ib_physics.learning.records.GradientStatistics` and
+:meth:`GradientRecorder.save` writes it in the package's one statistics layout, which
+:func:`~ib_physics.learning.records.read_gradient_statistics` and the adapter read.
 
 Example
 -------
@@ -18,7 +21,10 @@ Example
 ...         optimizer.zero_grad(); loss.backward(); optimizer.step()
 ...         rec.record_loss(loss.item(), len(xb))
 ...     rec.end_epoch()
->>> rec.save("my_run.h5", settings={"lr": 1e-3})      # doctest: +SKIP
+>>> stats = rec.statistics(learning_rate=1e-3, batch_size=64, n_train=60000,
+...                        sampling="reshuffled")     # doctest: +SKIP
+>>> rec.save("my_run.h5", learning_rate=1e-3, batch_size=64, n_train=60000,
+...          sampling="reshuffled")                   # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -28,8 +34,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .. import io
-from .network import EpochStatistics
+from .network import EpochStatistics, WeightTrace, _check_epochs
+from .records import GradientStatistics
 
 __all__ = ["GradientRecorder", "to_torch"]
 
@@ -69,9 +75,12 @@ class GradientRecorder:
         What counts as a layer; default: the ``weight`` of every ``torch.nn.Linear``
         and convolution in ``model.named_modules()`` order (biases excluded, as in
         the built-in statistics).
+    trace_epochs : sequence of int
+        Epochs (1-based) at which weights, per-step gradients and updates are kept.
     """
 
-    def __init__(self, model: Any, optimizer: Any, *, layers: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, model: Any, optimizer: Any, *, layers: Mapping[str, Any] | None = None,
+                 trace_epochs: Any = ()) -> None:
         import torch
 
         if not isinstance(model, torch.nn.Module):
@@ -85,9 +94,13 @@ class GradientRecorder:
             raise ValueError("`layers` is empty: the model has no Linear or convolution layers; pass `layers`.")
         self.names = tuple(layers)
         self._params = tuple(layers.values())
+        self.trace_epochs = _check_epochs(trace_epochs, "trace_epochs")
         self._before: list[np.ndarray] = []
-        self._reset()
         self._epochs: list[dict[str, np.ndarray]] = []
+        self._trace: dict[str, list[Any]] = {"epochs": [], "weights": [], "gradients": [], "updates": []}
+        self._reset()
+        self._optimizer = optimizer
+        self._steps_per_epoch = 1
         self._hooks = [optimizer.register_step_pre_hook(self._pre_step),
                        optimizer.register_step_post_hook(self._post_step)]
 
@@ -100,11 +113,16 @@ class GradientRecorder:
         self._u_m2 = [np.zeros(s) for s in sizes]
         self._loss_sum = 0.0
         self._loss_n = 0
+        self._tracing = (len(self._epochs) + 1) in self.trace_epochs
+        self._step_gradients: list[np.ndarray] = []
+        self._step_updates: list[np.ndarray] = []
+        self._start_weights: np.ndarray | None = None
 
     def _pre_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         self._count += 1
         k = self._count
         self._before = []
+        grads = []
         for j, p in enumerate(self._params):
             if p.grad is None:
                 raise RuntimeError(f"layer {self.names[j]!r} has no gradient at optimizer.step().")
@@ -113,14 +131,23 @@ class GradientRecorder:
             self._g_mean[j] += d / k
             self._g_m2[j] += d * (g - self._g_mean[j])
             self._before.append(p.detach().to("cpu").double().numpy().ravel().copy())
+            grads.append(g.copy())
+        if self._tracing:
+            if self._start_weights is None:
+                self._start_weights = np.concatenate(self._before)
+            self._step_gradients.append(np.concatenate(grads))
 
     def _post_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         k = self._count
+        steps = []
         for j, p in enumerate(self._params):
             du = p.detach().to("cpu").double().numpy().ravel() - self._before[j]
             d = du - self._u_mean[j]
             self._u_mean[j] += d / k
             self._u_m2[j] += d * (du - self._u_mean[j])
+            steps.append(du)
+        if self._tracing:
+            self._step_updates.append(np.concatenate(steps))
 
     def record_loss(self, loss: float, batch_size: int = 1) -> None:
         """Add a minibatch's mean loss (weighted by its size) to the epoch's mean loss."""
@@ -140,31 +167,58 @@ class GradientRecorder:
             "weight_norm": np.array([float(p.detach().double().norm()) for p in self._params]),
             "loss": np.array(self._loss_sum / self._loss_n if self._loss_n else np.nan),
         }
+        if self._tracing:
+            if self._trace["gradients"] and len(self._step_gradients) != len(self._trace["gradients"][0]):
+                raise RuntimeError(f"traced epoch {len(self._epochs) + 1} took {len(self._step_gradients)} steps, "
+                                   f"an earlier one {len(self._trace['gradients'][0])}: traced epochs need "
+                                   "equal numbers of steps.")
+            self._trace["epochs"].append(len(self._epochs) + 1)
+            self._trace["weights"].append(self._start_weights)
+            self._trace["gradients"].append(np.array(self._step_gradients))
+            self._trace["updates"].append(np.array(self._step_updates))
         self._epochs.append(row)
+        self._steps_per_epoch = n
         self._reset()
 
-    def statistics(self) -> EpochStatistics:
+    def epoch_statistics(self) -> EpochStatistics:
         """Everything recorded so far, as one replica: arrays (1, E, L), loss (1, E)."""
         if not self._epochs:
             raise RuntimeError("no epoch recorded yet: call end_epoch() after each epoch.")
         stack = {k: np.array([e[k] for e in self._epochs])[None] for k in self._epochs[0]}
         return EpochStatistics(epochs=np.arange(1, len(self._epochs) + 1), **stack)
 
-    def save(self, path: str | Path, *, settings: Mapping[str, Any] | None = None, name: str = "torch") -> Path:
-        """Write the statistics as run group ``runs/<name>`` (settings as attributes), atomically."""
-        stats = self.statistics()
-        path = Path(path)
-        with io.atomic_h5(path) as f:
-            f.attrs["experiment"] = "gradient_statistics"
-            g = f.create_group("runs").create_group(name)
-            for key, value in (settings or {}).items():
-                g.attrs[key] = value
-            g.attrs["layer_names"] = np.array(self.names, dtype="S")
-            g.attrs["source"] = "torch"
-            io.write_arrays(g, {"epochs": stats.epochs, "loss": stats.loss, "grad_mean": stats.grad_mean,
-                                "grad_std": stats.grad_std, "update_mean": stats.update_mean,
-                                "update_std": stats.update_std, "weight_norm": stats.weight_norm})
-        return path
+    def statistics(self, *, learning_rate: float, batch_size: int, n_train: int, sampling: str,
+                   optimizer: str | None = None, seed: int | None = None) -> GradientStatistics:
+        """The recording as :class:`~ib_physics.learning.records.GradientStatistics` (one replica).
+
+        The settings that decide how statistics become drift and diffusion are the
+        user's to state: the step size, the batch size, the training rows and how the
+        minibatches were drawn (``"reshuffled"`` for a shuffling ``DataLoader``,
+        ``"iid"`` for a ``RandomSampler(replacement=True)``, ...).
+        """
+        stats = self.epoch_statistics()
+        trace = None
+        if self._trace["epochs"]:
+            trace = WeightTrace(epochs=np.array(self._trace["epochs"], np.int64),
+                                weights=np.array(self._trace["weights"])[None],
+                                gradients=np.array(self._trace["gradients"])[None],
+                                updates=np.array(self._trace["updates"])[None])
+            steps = trace.gradients.shape[2]
+        else:
+            steps = self._steps_per_epoch
+        return GradientStatistics(
+            layer_names=self.names, layer_sizes=[int(p.numel()) for p in self._params], learning_rate=learning_rate,
+            batch_size=batch_size, n_train=n_train, steps_per_epoch=steps, sampling=sampling,
+            optimizer=optimizer or type(self._optimizer).__name__.lower(), stats=stats, trace=trace, seed=seed,
+            producer="torch")
+
+    def save(self, path: str | Path, *, learning_rate: float, batch_size: int, n_train: int, sampling: str,
+             optimizer: str | None = None, seed: int | None = None,
+             settings: Mapping[str, Any] | None = None) -> Path:
+        """Write :meth:`statistics` as a stand-alone statistics file, atomically."""
+        stats = self.statistics(learning_rate=learning_rate, batch_size=batch_size, n_train=n_train,
+                                sampling=sampling, optimizer=optimizer, seed=seed)
+        return stats.save(path, settings=settings)
 
     def close(self) -> None:
         """Remove the optimiser hooks."""

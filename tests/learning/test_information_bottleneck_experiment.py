@@ -30,7 +30,8 @@ def test_smoke_study_writes_one_group_per_run_and_the_figures(smoke, assert_png)
         g = runs["fraction_0.8500"]
         assert float(g.attrs["fraction"]) == 0.85 and g.attrs["optimizer"] == "adam"
         assert int(g.attrs["batch_size"]) == 256 and "binning" in g.attrs["estimator_label"]
-        assert g["grad_mean"].shape == (2, 60, 6) and g["i_xt"].shape == (2, len(snapshot_epochs(60, 8)), 6)
+        assert g["statistics/grad_mean"].shape == (2, 60, 6) and g["statistics"].attrs["sampling"] == "reshuffled"
+        assert g["i_xt"].shape == (2, len(snapshot_epochs(60, 8)), 6)
         assert g["train_indices"].shape == (round(0.85 * 4096),)
     config, runs, attrs = read_study(smoke / "bottleneck.h5")
     assert config.networks == 2 and attrs["complete"]
@@ -87,27 +88,42 @@ def test_interrupted_study_resumes_to_the_same_numbers(tmp_path):
 
 def test_torch_recorder_matches_the_built_in_statistics(tmp_path, replay_in_torch):
     torch = pytest.importorskip("torch")
-    from ib_physics.learning.torch import GradientRecorder
+    from ib_physics.learning.records import read_gradient_statistics
+    from ib_physics.learning.torch import GradientRecorder, to_torch
 
     data = ib_dataset()
     arch = Architecture(widths=(12, 10, 7, 2))
     train, _ = split_indices(0.85, 2)
-    trainer = Trainer(arch=arch, x=data.x[train], y=data.y[train], seed=5, learning_rate=1e-2, batch_size=512)
+    trainer = Trainer(arch=arch, x=data.x[train], y=data.y[train], seed=5, learning_rate=1e-2, batch_size=512,
+                      trace_epochs=(2,))
     p0 = trainer.params[0].copy()
     stats = trainer.run(3)
-    from ib_physics.learning.torch import to_torch
-
     model = to_torch(arch, p0)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    rec = GradientRecorder(model, opt)
+    rec = GradientRecorder(model, opt, trace_epochs=(2,))
     replay_in_torch(trainer, model, opt, 3, recorder=rec)
-    got = rec.statistics()
+    got = rec.epoch_statistics()
     assert rec.names == ("0", "2", "4")
     for name in ("grad_mean", "grad_std", "update_mean", "update_std", "weight_norm", "loss"):
         np.testing.assert_allclose(getattr(got, name), getattr(stats, name), rtol=1e-7, err_msg=name)
-    path = rec.save(tmp_path / "torch.h5", settings={"lr": 1e-2})
+    # The trace in torch's layout (weight (n_out, n_in)) against the trainer's (n_in, n_out), per layer.
+    full = rec.statistics(learning_rate=1e-2, batch_size=512, n_train=train.size, sampling="reshuffled")
+    mine = trainer.trace()
+    offset = 0
+    for n_in, n_out in zip(arch.widths[:-1], arch.widths[1:]):
+        size = n_in * n_out
+        theirs = full.trace.gradients[0, 0, :, offset:offset + size].reshape(-1, n_out, n_in).transpose(0, 2, 1)
+        np.testing.assert_allclose(theirs.reshape(-1, size), mine.gradients[0, 0, :, offset:offset + size],
+                                   rtol=1e-7, atol=1e-12)
+        offset += size
+    path = rec.save(tmp_path / "torch.h5", learning_rate=1e-2, batch_size=512, n_train=train.size,
+                    sampling="reshuffled", settings={"model": "12-10-7-2"})
+    back = read_gradient_statistics(path)
+    assert back.producer == "torch" and back.optimizer == "adam" and back.steps_per_epoch == trainer.batches_per_epoch
+    np.testing.assert_array_equal(back.stats.grad_std, got.grad_std)
+    np.testing.assert_array_equal(back.trace.updates, full.trace.updates)
     with h5py.File(path) as f:
-        assert f["runs/torch/grad_std"].shape == (1, 3, 3) and f["runs/torch"].attrs["lr"] == 1e-2
+        assert f["statistics/grad_std"].shape == (1, 3, 3)
     rec.close()
 
 
