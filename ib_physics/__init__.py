@@ -5,6 +5,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from . import potentials
+from .adapter import CoordinateModel, LayerwiseDynamics, layer_dynamics
 from .compare import Comparison, compare, compare_sample, convergence_in_n
 from .density import (DensityResult, DensityWarning, Grid, density_from_particles, gaussian_density,
                       solve_fokker_planck, stationary_density)
@@ -16,6 +17,9 @@ __all__ = [
     "__version__",
     "Box",
     "Comparison",
+    "CoordinateModel",
+    "LayerwiseDynamics",
+    "layer_dynamics",
     "Cylinder",
     "DensityResult",
     "DensityWarning",
