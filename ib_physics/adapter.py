@@ -55,18 +55,19 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ._validation import check_int_range
+from ._validation import check_finite_positive, check_int_range
 from .dynamics import Dynamics, Schedule
 from .learning.records import GradientStatistics
 from .potentials import Flat, Harmonic, Tabulated
 
-__all__ = ["TIME_UNITS", "SOURCES", "CLOSURES", "NOISE_ESTIMATES", "CoordinateModel", "LayerwiseDynamics",
+__all__ = ["TIME_UNITS", "SOURCES", "CLOSURES", "NOISE_ESTIMATES", "FRAMES", "CoordinateModel", "LayerwiseDynamics",
            "layer_dynamics", "isotropic_coefficients", "step_duration"]
 
 TIME_UNITS = ("step", "sme", "epoch")
 SOURCES = ("updates", "gradients")
 CLOSURES = ("mean-field", "linear")
 NOISE_ESTIMATES = ("ensemble", "batches")
+FRAMES = ("absolute", "centred")
 _KINDS = ("weight", "norm", "direction")
 #: Smallest diffusion handed to a Dynamics, relative to the coordinate's largest (a piece without
 #: minibatch noise, e.g. one batch holding the whole training set, would otherwise be refused).
@@ -145,6 +146,13 @@ class CoordinateModel:
         (the density engine's box).
     direction : numpy.ndarray or None
         û (d_l,) of a direction coordinate; the weight index of a weight coordinate in ``index``.
+    noise_lags : int, optional
+        Autocovariance lags (in steps) added to the noise variance, Green–Kubo style (default 0:
+        Kramers–Moyal on single steps). Momentum makes successive updates correlated (Adam with
+        β1 = 0.9 diffuses (1 + β1)/(1 − β1) = 19 times what single white-noise steps suggest);
+        the lags must fit in a run of consecutive traced epochs, which are joined into one piece.
+    frame : {"absolute", "centred"}
+        What ``dynamics`` describes: the coordinate, or its deviation from the ensemble mean.
     """
 
     layer: str
@@ -166,6 +174,7 @@ class CoordinateModel:
     upper: float
     index: int | None = None
     direction: np.ndarray | None = None
+    frame: str = "absolute"
 
     @property
     def t0(self) -> float:
@@ -173,7 +182,8 @@ class CoordinateModel:
         return float(self.starts[0])
 
     def values(self, weights: np.ndarray, layer_slice: slice) -> np.ndarray:
-        """This coordinate of weight rows (..., W) (all layers' weights, trace layout)."""
+        """This coordinate (absolute, whatever the frame) of weight rows (..., W) (all layers'
+        weights, trace layout)."""
         w = np.asarray(weights)[..., layer_slice]
         if self.kind == "weight":
             return w[..., self.index]
@@ -276,10 +286,14 @@ def _parse_coordinates(coordinates: Any, statistics: GradientStatistics,
     return out
 
 
-def _fit(x: np.ndarray, dx: np.ndarray, noise: str) -> dict[str, np.ndarray]:
+def _fit(x: np.ndarray, dx: np.ndarray, noise: str, lags: int = 0) -> dict[str, np.ndarray]:
     """Per coordinate: mean increment, regression slope, noise variance and kurtosis.
 
-    ``x`` and ``dx``: (R, n_b, C) coordinate before each step and its increment.
+    ``x`` and ``dx``: (R, n, C) coordinate before each of n consecutive steps and its increment.
+    With ``lags`` > 0 the noise variance is the Green–Kubo sum C(0) + 2 Σ_{k<=lags} C(k) of the
+    residuals' autocovariance (what a long run of correlated steps diffuses, e.g. under momentum),
+    and the residuals are deviations from the replicas' mean only (see below); the slope is still
+    reported, but momentum biases it towards negative stiffness.
     """
     R, n_b, _ = x.shape
     drift = dx.mean(axis=(0, 1))
@@ -290,19 +304,31 @@ def _fit(x: np.ndarray, dx: np.ndarray, noise: str) -> dict[str, np.ndarray]:
         sxy = (xt * dxt).sum(axis=(0, 1))
         with np.errstate(divide="ignore", invalid="ignore"):
             slope = np.where(sxx > 0, sxy / sxx, 0.0)
-        resid = dxt - slope * xt
-        dof = n_b * (R - 1) - 1
+        # With lags the increments are correlated in time, and so are positions and later increments:
+        # the regression would mistake that memory for an anti-restoring force, so the noise is taken
+        # about the replicas' mean alone.
+        resid = dxt - slope * xt if lags == 0 else dxt
+        dof = n_b * (R - 1) - (1 if lags == 0 else 0)
         stiffness = -slope
     else:
         resid = dx - dx.mean(axis=1, keepdims=True)
         dof = R * (n_b - 1)
         stiffness = np.full(drift.shape, np.nan)
     m2 = (resid * resid).sum(axis=(0, 1)) / dof
+    scale = dof / (R * n_b)  # the same degrees-of-freedom correction for every lag
+    for k in range(1, lags + 1):
+        m2 = m2 + 2.0 * (resid[:, k:] * resid[:, :-k]).mean(axis=(0, 1)) / scale
     m4 = (resid**4).mean(axis=(0, 1))
     second = (resid * resid).mean(axis=(0, 1))
     with np.errstate(divide="ignore", invalid="ignore"):
         kurt = np.where(second > 0, m4 / second**2 - 3.0, 0.0)
     return {"drift": drift, "stiffness": stiffness, "noise": m2, "kurtosis": kurt, "resid": resid}
+
+
+def _consecutive_blocks(epochs: np.ndarray) -> list[np.ndarray]:
+    """Indices of runs of consecutive epochs (each run is one piece of the schedules)."""
+    cuts = np.flatnonzero(np.diff(epochs) != 1) + 1
+    return [np.asarray(b) for b in np.split(np.arange(epochs.size), cuts)]
 
 
 def _noise_vectors(dw: np.ndarray, noise: str) -> tuple[np.ndarray, int]:
@@ -331,7 +357,8 @@ def layer_dynamics(statistics: GradientStatistics, *, coordinates: Any = ("norm"
                    layers: Sequence[str] | None = None, time_unit: str = "epoch", source: str = "updates",
                    closure: str = "mean-field", sampling: str | None = None, noise: str | None = None,
                    discrete_correction: bool = False, until: int | None = None,
-                   replicas: Any = None) -> LayerwiseDynamics:
+                   replicas: Any = None, horizon: float | None = None, frame: str = "absolute",
+                   noise_lags: int | None = None) -> LayerwiseDynamics:
     """Calibrate one 1D Dynamics per layer coordinate on a weight trace.
 
     Parameters
@@ -359,6 +386,21 @@ def layer_dynamics(statistics: GradientStatistics, *, coordinates: Any = ("norm"
         (forward prediction).
     replicas : indices or mask, optional
         Calibrate on these replicas only (held-out tests).
+    noise_lags : int, optional
+        Autocovariance lags (in steps) added to the noise variance, Green–Kubo style (default 0:
+        Kramers–Moyal on single steps). Momentum makes successive updates correlated (Adam with
+        β1 = 0.9 diffuses (1 + β1)/(1 − β1) = 19 times what single white-noise steps suggest);
+        the lags must fit in a run of consecutive traced epochs, which are joined into one piece.
+    frame : {"absolute", "centred"}
+        ``"absolute"``: the coordinate itself. ``"centred"``: its deviation from the ensemble
+        mean at the same step, whose law is the ensemble's spread and shape (drift 0 under the
+        mean-field closure, −k x under the linear one; the norm's noise-driven growth c/ρ
+        enters linearised, as the restoring rate mean(c/ρ²)). In the drift phase the mean moves
+        far more than the ensemble spreads, and only the centred frame lets a grid resolve both.
+    horizon : float, optional
+        Last time (in ``time_unit``) the models will be solved to; the suggested intervals
+        ``lower``/``upper`` cover the mean-field spread until then. Default: one epoch after
+        the last calibrated piece's start.
 
     Returns
     -------
@@ -369,6 +411,7 @@ def layer_dynamics(statistics: GradientStatistics, *, coordinates: Any = ("norm"
     _choice(time_unit, TIME_UNITS, "time_unit")
     _choice(source, SOURCES, "source")
     _choice(closure, CLOSURES, "closure")
+    _choice(frame, FRAMES, "frame")
     if sampling is not None and sampling != statistics.sampling:
         raise ValueError(f"`sampling`={sampling!r} does not match the statistics, which were recorded with "
                          f"{statistics.sampling!r} minibatches.")
@@ -376,6 +419,8 @@ def layer_dynamics(statistics: GradientStatistics, *, coordinates: Any = ("norm"
         raise TypeError(f"`discrete_correction` must be True or False, got {discrete_correction!r}.")
     if discrete_correction and closure != "linear":
         raise ValueError("`discrete_correction` needs closure='linear' (it corrects a restoring force).")
+    if horizon is not None:
+        check_finite_positive(horizon, "horizon", allow_zero=True)
     if replicas is not None:
         statistics = statistics.select_replicas(replicas)
     if statistics.trace is None:
@@ -403,16 +448,31 @@ def layer_dynamics(statistics: GradientStatistics, *, coordinates: Any = ("norm"
     keep = np.ones(trace.epochs.size, bool) if until is None else trace.epochs <= check_int_range(until, "until", 1)
     if not np.any(keep):
         raise ValueError(f"`until`={until} precedes the first traced epoch {int(trace.epochs[0])}.")
-    epochs = trace.epochs[keep]
-    weights, updates, grads = trace.weights[:, keep], trace.updates[:, keep], trace.gradients[:, keep]
     eta, n_b = statistics.learning_rate, statistics.steps_per_epoch
-    increments = updates if source == "updates" else -eta * grads
+    traced = trace.epochs[keep]
+    blocks = _consecutive_blocks(traced)
+    epochs = np.array([traced[b[0]] for b in blocks], dtype=np.int64)
+    lags = 0 if noise_lags is None else check_int_range(noise_lags, "noise_lags", 0)
+    shortest = min(len(b) for b in blocks) * n_b
+    if lags >= shortest:
+        raise ValueError(f"`noise_lags` must be below the steps of the shortest run of consecutive traced epochs "
+                         f"({shortest}), got {lags}.")
+    weights_all, updates_all, grads_all = trace.weights[:, keep], trace.updates[:, keep], trace.gradients[:, keep]
+    # Weights before every traced step: the epoch's start plus the earlier steps' applied updates.
+    before_all = weights_all[:, :, None, :] + np.concatenate(
+        [np.zeros_like(updates_all[:, :, :1]), np.cumsum(updates_all[:, :, :-1], axis=2)], axis=2)
+    W = weights_all.shape[-1]
+
+    def joined(arr: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return arr[:, b].reshape(R, b.size * n_b, W)  # consecutive epochs: consecutive steps
+
+    before = [joined(before_all, b) for b in blocks]
+    updates = [joined(updates_all, b) for b in blocks]
+    grads = [joined(grads_all, b) for b in blocks]
+    increments = updates if source == "updates" else [-eta * g for g in grads]
     dt = step_duration(statistics, time_unit)
     starts = (epochs - 1) * n_b * dt
     S, L = epochs.size, statistics.n_layers
-    # Weights before every traced step: the epoch's start plus the earlier steps' applied updates.
-    before = weights[:, :, None, :] + np.concatenate(
-        [np.zeros_like(updates[:, :, :1]), np.cumsum(updates[:, :, :-1], axis=2)], axis=2)
     notes = []
     if time_unit == "epoch" and statistics.sampling == "reshuffled":
         notes.append("epoch-scale diffusion takes the steps of an epoch as independent; reshuffled batches are "
@@ -430,7 +490,7 @@ def layer_dynamics(statistics: GradientStatistics, *, coordinates: Any = ("norm"
     growth = {}  # layer -> (S,) c per step; (S, R, n_b) c / rho
     directions = {}
     for j in range(S):
-        resid, dof = _noise_vectors(increments[:, j], noise)
+        resid, dof = _noise_vectors(increments[j], noise)
         blocks = [resid[..., sl].reshape(-1, sl.stop - sl.start) for sl in slices]
         covs = [b.T @ b / dof for b in blocks]
         tr = np.array([np.trace(c) for c in covs])
@@ -444,14 +504,14 @@ def layer_dynamics(statistics: GradientStatistics, *, coordinates: Any = ("norm"
                 denom = np.sqrt(fro[a] * fro[b])
                 cross[j, a, b] = np.linalg.norm(c_ab) / denom if denom > 0 else 0.0
                 floor[j, a, b] = np.sqrt(tr[a] * tr[b] / dof) / denom if denom > 0 else 0.0
-        g = grads[:, j]
+        g = grads[j]
         for l, sl in enumerate(slices):
             gl = g[..., sl]
             g_mean = gl.mean(axis=1)
             g_var = ((gl - g_mean[:, None]) ** 2).sum(axis=(1, 2)) / n_b
             with np.errstate(divide="ignore", invalid="ignore"):
                 snr[j, l] = np.mean(np.linalg.norm(g_mean, axis=1) / np.sqrt(g_var))
-            mean_inc = increments[:, j][..., sl].mean(axis=(0, 1))
+            mean_inc = increments[j][..., sl].mean(axis=(0, 1))
             norm = np.linalg.norm(mean_inc)
             u = mean_inc / norm if norm > 0 else np.zeros_like(mean_inc)
             var_u = float(u @ covs[l] @ u)
@@ -459,7 +519,7 @@ def layer_dynamics(statistics: GradientStatistics, *, coordinates: Any = ("norm"
                 pe_dir[j, l] = 2.0 * norm**2 / var_u if var_u > 0 else np.inf
                 pe_iso[j, l] = 2.0 * (sl.stop - sl.start) * norm**2 / tr[l] if tr[l] > 0 else np.inf
             if "norm" in kinds:
-                w = before[:, j][..., sl]
+                w = before[j][..., sl]
                 rho = np.linalg.norm(w, axis=-1)
                 w_hat = w / rho[..., None]
                 quad = np.einsum("rbi,ij,rbj->rb", w_hat, covs[l], w_hat)
@@ -467,8 +527,7 @@ def layer_dynamics(statistics: GradientStatistics, *, coordinates: Any = ("norm"
                 growth.setdefault(l, []).append((c, rho))
     for l, sl in enumerate(slices):
         if "direction" in kinds:
-            total = weights[:, -1, sl].mean(axis=0) - weights[:, 0, sl].mean(axis=0)
-            total = total + updates[:, -1][..., sl].sum(axis=1).mean(axis=0)
+            total = (before[-1][:, -1, sl] + updates[-1][:, -1, sl]).mean(axis=0) - before[0][:, 0, sl].mean(axis=0)
             n = np.linalg.norm(total)
             directions[l] = total / n if n > 0 else np.eye(sl.stop - sl.start)[0]
 
@@ -477,11 +536,13 @@ def layer_dynamics(statistics: GradientStatistics, *, coordinates: Any = ("norm"
     for layer, kind, index in chosen:
         l = statistics.layer_index(layer)
         sl = slices[l]
-        x, dx, dx_other, name, u = _coordinate_samples(kind, index, before[..., sl], increments[..., sl],
-                                                       (grads if source == "updates" else updates)[..., sl],
-                                                       eta, source, directions.get(l), layer)
-        fits = [_fit(x[:, j], dx[:, j], noise) for j in range(S)]
-        others = [_fit(x[:, j], dx_other[:, j], noise) for j in range(S)]
+        samples = [_coordinate_samples(kind, index, before[j][..., sl], increments[j][..., sl],
+                                       (grads if source == "updates" else updates)[j][..., sl], eta, source,
+                                       directions.get(l), layer) for j in range(S)]
+        name = samples[0][3]
+        u = samples[0][4]
+        fits = [_fit(x, dx, noise, lags) for x, dx, _, _, _ in samples]
+        others = [_fit(x, do, noise, lags) for x, _, do, _, _ in samples]
         per_step = {k: np.array([f[k][0] for f in fits]) for k in ("drift", "stiffness", "noise", "kurtosis")}
         other = {k: np.array([f[k][0] for f in others]) for k in ("drift", "noise")}
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -489,8 +550,8 @@ def layer_dynamics(statistics: GradientStatistics, *, coordinates: Any = ("norm"
             grd = other if source == "updates" else per_step
             ratios[f"{name}:drift"] = upd["drift"] / grd["drift"]
             ratios[f"{name}:diffusion"] = upd["noise"] / grd["noise"]
-        centre = np.array([x[:, j, 0, 0].mean() for j in range(S)])
-        spread = np.array([x[:, j, 0, 0].var(ddof=1) if R > 1 else 0.0 for j in range(S)])
+        centre = np.array([x[:, 0, 0].mean() for x, *_ in samples])
+        spread = np.array([x[:, 0, 0].var(ddof=1) if R > 1 else 0.0 for x, *_ in samples])
         d_step = per_step["noise"] / 2.0
         a_step = per_step["drift"]
         k_measured = per_step["stiffness"]
@@ -499,17 +560,29 @@ def layer_dynamics(statistics: GradientStatistics, *, coordinates: Any = ("norm"
             k_step, d_step = _corrected(k_step, d_step, epochs)
         c_step = np.zeros(S)
         mean_inverse = np.zeros(S)
+        mean_inverse_sq = np.zeros(S)
         if kind == "norm":
             c_step = np.array([np.mean(c) for c, _ in growth[l]])
             mean_inverse = np.array([np.mean(c / rho) for c, rho in growth[l]])
+            mean_inverse_sq = np.array([np.mean(c / rho**2) for c, rho in growth[l]])
+        if frame == "centred" and kind == "norm" and closure == "mean-field":
+            k_step = mean_inverse_sq
         with np.errstate(divide="ignore", invalid="ignore"):
             peclet = np.where(d_step > 0, a_step**2 / d_step, np.inf)
         scale = d_step.max() if d_step.max() > 0 else 1.0
         d_used = np.maximum(d_step, _DIFFUSION_FLOOR * scale)
         drift, stiff, diff, c = a_step / dt, k_step / dt, d_used / dt, c_step / dt
-        t_last = starts[-1] + n_b * dt
-        lower, upper = _interval(centre, spread, drift, diff, starts, t_last, kind)
-        if kind == "norm" and closure == "mean-field":
+        t_last = starts[-1] + n_b * dt if horizon is None else max(float(horizon), starts[-1] + n_b * dt)
+        if frame == "absolute":
+            lower, upper = _interval(centre, spread, drift, diff, starts, t_last, kind)
+        if frame == "centred":
+            lower, upper = _interval(np.zeros(S), spread, np.zeros(S), diff, starts, t_last, "centred")
+            if np.any(stiff > 0):
+                dyn = Dynamics(potential=Harmonic(1.0), potential_scale=_schedule(starts, stiff),
+                               diffusion=_schedule(starts, diff))
+            else:
+                dyn = Dynamics(diffusion=_schedule(starts, diff))
+        elif kind == "norm" and closure == "mean-field":
             force = drift - mean_inverse / dt  # the measured mean drift less the ensemble mean of c/rho
             dyn = Dynamics(potential=_log_potential(lower, upper), potential_scale=_schedule(starts, c),
                            force=_schedule(starts, force), diffusion=_schedule(starts, diff))
@@ -522,13 +595,14 @@ def layer_dynamics(statistics: GradientStatistics, *, coordinates: Any = ("norm"
             layer=layer, kind="weight" if kind == "weight" else kind, name=name, dynamics=dyn, epochs=epochs,
             starts=starts, drift=drift, stiffness=stiff, diffusion=diff, measured_stiffness=k_measured / dt,
             centre=centre, spread=spread, noise_growth=c, kurtosis=per_step["kurtosis"], peclet=peclet,
-            lower=lower, upper=upper, index=index, direction=u))
+            lower=lower, upper=upper, index=index, direction=u, frame=frame))
         clipped = int(np.sum(k_measured < 0)) if closure == "linear" else 0
         if clipped:
             notes.append(f"{name}: {clipped} of {S} pieces had a negative stiffness, clipped to 0.")
-    settings = {"time_unit": time_unit, "source": source, "closure": closure, "sampling": statistics.sampling,
+    settings = {"time_unit": time_unit, "source": source, "closure": closure, "frame": frame,
+                "sampling": statistics.sampling,
                 "noise": noise, "discrete_correction": bool(discrete_correction),
-                "calibrated_epochs": epochs.tolist(), "replicas": R, "step_duration": dt,
+                "calibrated_epochs": epochs.tolist(), "replicas": R, "step_duration": dt, "noise_lags": lags,
                 "learning_rate": eta, "steps_per_epoch": n_b, "optimizer": statistics.optimizer}
     return LayerwiseDynamics(coordinates=tuple(models), settings=settings, epochs=epochs, snr=snr,
                              direction_peclet=pe_dir, isotropic_peclet=pe_iso, cross_layer=cross,
@@ -540,7 +614,7 @@ def _coordinate_samples(kind: str, index: int | None, before: np.ndarray, inc: n
                         layer: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, np.ndarray | None]:
     """Coordinate before each step and its increments from this source and from the other one.
 
-    Arrays (R, S, n_b) -> returned as (R, S, n_b, 1) so that :func:`_fit` sees one column.
+    Inputs (R, n, d_l) over n consecutive steps; outputs (R, n, 1), one column for :func:`_fit`.
     """
     other = -eta * inc_other_raw if source == "updates" else inc_other_raw
     if kind == "weight":
@@ -559,7 +633,7 @@ def _coordinate_samples(kind: str, index: int | None, before: np.ndarray, inc: n
 
 
 def _columns(a: np.ndarray) -> np.ndarray:
-    """(R, S, n_b) -> (R, S, n_b, 1), then indexed [:, j] as (R, n_b, 1) by the fits."""
+    """(R, n) -> (R, n, 1)."""
     return a[..., None]
 
 
@@ -585,4 +659,7 @@ def _interval(centre: np.ndarray, spread: np.ndarray, drift: np.ndarray, diff: n
     lo, hi = lo - 0.05 * width, hi + 0.05 * width
     if kind == "norm":
         lo = max(lo, 0.1 * float(np.min(centre)))
+    if kind == "centred":
+        hi = max(abs(lo), abs(hi))
+        lo = -hi
     return float(lo), float(hi)

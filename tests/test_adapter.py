@@ -35,12 +35,12 @@ def _synthetic(*, R=400, S=3, n_b=8, sizes=(3, 2), eta=0.1, mu=(0.5, -1.0, 2.0, 
     else:
         updates = np.asarray(update_mean) + np.asarray(update_sd) * rng.standard_normal((R, S, n_b, W))
     weights = np.broadcast_to(np.linspace(-1, 1, W), (R, S, W)).copy()
-    E = S
+    E = 2 * S
     L = len(sizes)
     return GradientStatistics.from_arrays(
         layer_names=[f"W{l + 1}" for l in range(L)], layer_sizes=sizes, learning_rate=eta, batch_size=16,
         n_train=16 * n_b, steps_per_epoch=n_b, sampling=sampling, optimizer="sgd", epochs=np.arange(1, E + 1),
-        grad_mean=np.ones((R, E, L)), grad_std=np.ones((R, E, L)), trace_epochs=np.arange(1, S + 1),
+        grad_mean=np.ones((R, E, L)), grad_std=np.ones((R, E, L)), trace_epochs=np.arange(1, 2 * S, 2),
         trace_weights=weights, trace_gradients=grads, trace_updates=updates, shared_initialization=True)
 
 
@@ -299,3 +299,49 @@ def test_statistics_records_refuse_bad_arrays_and_round_trip(tmp_path):
     assert half.replicas == 2 and np.array_equal(half.trace.weights, s.trace.weights[[0, 2]])
     with pytest.raises(ValueError, match="no gradient statistics"):
         read_gradient_statistics(path, group="/")
+
+
+def test_green_kubo_lags_recover_the_long_time_diffusion_of_correlated_steps():
+    """Momentum-like increments u_b = (1 - β) Σ_j β^j ξ_{b-j}: single steps see (1-β)/(1+β) of the noise."""
+    rng = np.random.default_rng(8)
+    R, blocks, n_b, beta, sigma = 2000, 3, 10, 0.5, 0.2
+    epochs_per_block = 4
+    steps = epochs_per_block * n_b
+    trace_epochs = np.concatenate([np.arange(1, 1 + epochs_per_block) + 10 * k for k in range(blocks)])
+    updates = np.zeros((R, trace_epochs.size, n_b, 1))
+    for k in range(blocks):
+        xi = sigma * rng.standard_normal((R, steps + 200))
+        u = np.zeros_like(xi)
+        for t in range(1, xi.shape[1]):
+            u[:, t] = beta * u[:, t - 1] + (1 - beta) * xi[:, t]
+        updates[:, k * epochs_per_block:(k + 1) * epochs_per_block, :, 0] = u[:, 200:].reshape(R, epochs_per_block, n_b)
+    weights = np.zeros((R, trace_epochs.size, 1))
+    for e in range(trace_epochs.size):  # consecutive traced epochs must chain
+        if e % epochs_per_block:
+            weights[:, e] = weights[:, e - 1] + updates[:, e - 1].sum(axis=1)
+    E = int(trace_epochs[-1])
+    s = GradientStatistics.from_arrays(
+        layer_names=["W"], layer_sizes=[1], learning_rate=1.0, batch_size=1, n_train=n_b, steps_per_epoch=n_b,
+        sampling="iid", optimizer="sgd", epochs=np.arange(1, E + 1), grad_mean=np.zeros((R, E, 1)),
+        grad_std=np.zeros((R, E, 1)), trace_epochs=trace_epochs, trace_weights=weights, trace_gradients=-updates,
+        trace_updates=updates, shared_initialization=True)
+    single = layer_dynamics(s, coordinates="weights", time_unit="step").coordinates[0]
+    kubo = layer_dynamics(s, coordinates="weights", time_unit="step", noise_lags=12).coordinates[0]
+    assert single.epochs.tolist() == [1, 11, 21]  # runs of consecutive epochs are one piece each
+    long_time = sigma**2 / 2
+    np.testing.assert_allclose(single.diffusion, long_time * (1 - beta) / (1 + beta), rtol=0.1)
+    np.testing.assert_allclose(kubo.diffusion, long_time, rtol=0.15)
+    with pytest.raises(ValueError, match="noise_lags"):
+        layer_dynamics(s, coordinates="weights", noise_lags=steps)
+
+
+def test_centred_frame_describes_the_spread_around_the_ensemble_mean():
+    s = _synthetic(R=50)
+    absolute = layer_dynamics(s, coordinates="weights", time_unit="step")
+    centred = layer_dynamics(s, coordinates="weights", time_unit="step", frame="centred")
+    for a, c in zip(absolute.coordinates, centred.coordinates):
+        np.testing.assert_allclose(c.diffusion, a.diffusion)
+        drift = c.dynamics.drift(np.array([[0.3]]), t=float(c.starts[1]))
+        assert drift[0, 0] == 0.0 and c.lower == -c.upper and c.frame == "centred"
+    with pytest.raises(ValueError, match="frame"):
+        layer_dynamics(s, frame="moving")
