@@ -150,7 +150,8 @@ class CoordinateModel:
         Autocovariance lags (in steps) added to the noise variance, Green–Kubo style (default 0:
         Kramers–Moyal on single steps). Momentum makes successive updates correlated (Adam with
         β1 = 0.9 diffuses (1 + β1)/(1 − β1) = 19 times what single white-noise steps suggest);
-        the lags must fit in a run of consecutive traced epochs, which are joined into one piece.
+        consecutive traced epochs are joined into one piece, and a piece of n steps sums at most
+        n − 1 lags (the results' ``notes`` name the pieces that were too short).
     frame : {"absolute", "centred"}
         What ``dynamics`` describes: the coordinate, or its deviation from the ensemble mean.
     """
@@ -325,10 +326,13 @@ def _fit(x: np.ndarray, dx: np.ndarray, noise: str, lags: int = 0) -> dict[str, 
     return {"drift": drift, "stiffness": stiffness, "noise": m2, "kurtosis": kurt, "resid": resid}
 
 
-def _consecutive_blocks(epochs: np.ndarray) -> list[np.ndarray]:
-    """Indices of runs of consecutive epochs (each run is one piece of the schedules)."""
+def _consecutive_blocks(epochs: np.ndarray, longest: int | None = None) -> list[np.ndarray]:
+    """Indices of runs of consecutive epochs, cut into pieces of at most ``longest`` epochs."""
     cuts = np.flatnonzero(np.diff(epochs) != 1) + 1
-    return [np.asarray(b) for b in np.split(np.arange(epochs.size), cuts)]
+    runs = [np.asarray(b) for b in np.split(np.arange(epochs.size), cuts)]
+    if longest is None:
+        return runs
+    return [run[i:i + longest] for run in runs for i in range(0, run.size, longest)]
 
 
 def _noise_vectors(dw: np.ndarray, noise: str) -> tuple[np.ndarray, int]:
@@ -358,7 +362,7 @@ def layer_dynamics(statistics: GradientStatistics, *, coordinates: Any = ("norm"
                    closure: str = "mean-field", sampling: str | None = None, noise: str | None = None,
                    discrete_correction: bool = False, until: int | None = None,
                    replicas: Any = None, horizon: float | None = None, frame: str = "absolute",
-                   noise_lags: int | None = None) -> LayerwiseDynamics:
+                   noise_lags: int | None = None, piece_epochs: int | None = None) -> LayerwiseDynamics:
     """Calibrate one 1D Dynamics per layer coordinate on a weight trace.
 
     Parameters
@@ -390,7 +394,11 @@ def layer_dynamics(statistics: GradientStatistics, *, coordinates: Any = ("norm"
         Autocovariance lags (in steps) added to the noise variance, Green–Kubo style (default 0:
         Kramers–Moyal on single steps). Momentum makes successive updates correlated (Adam with
         β1 = 0.9 diffuses (1 + β1)/(1 − β1) = 19 times what single white-noise steps suggest);
-        the lags must fit in a run of consecutive traced epochs, which are joined into one piece.
+        consecutive traced epochs are joined into one piece, and a piece of n steps sums at most
+        n − 1 lags (the results' ``notes`` name the pieces that were too short).
+    piece_epochs : int, optional
+        Longest piece in epochs: runs of consecutive traced epochs are cut into pieces of at most
+        this many epochs (default: a whole run is one piece).
     frame : {"absolute", "centred"}
         ``"absolute"``: the coordinate itself. ``"centred"``: its deviation from the ensemble
         mean at the same step, whose law is the ensemble's spread and shape (drift 0 under the
@@ -450,13 +458,10 @@ def layer_dynamics(statistics: GradientStatistics, *, coordinates: Any = ("norm"
         raise ValueError(f"`until`={until} precedes the first traced epoch {int(trace.epochs[0])}.")
     eta, n_b = statistics.learning_rate, statistics.steps_per_epoch
     traced = trace.epochs[keep]
-    blocks = _consecutive_blocks(traced)
+    longest = None if piece_epochs is None else check_int_range(piece_epochs, "piece_epochs", 1)
+    blocks = _consecutive_blocks(traced, longest)
     epochs = np.array([traced[b[0]] for b in blocks], dtype=np.int64)
     lags = 0 if noise_lags is None else check_int_range(noise_lags, "noise_lags", 0)
-    shortest = min(len(b) for b in blocks) * n_b
-    if lags >= shortest:
-        raise ValueError(f"`noise_lags` must be below the steps of the shortest run of consecutive traced epochs "
-                         f"({shortest}), got {lags}.")
     weights_all, updates_all, grads_all = trace.weights[:, keep], trace.updates[:, keep], trace.gradients[:, keep]
     # Weights before every traced step: the epoch's start plus the earlier steps' applied updates.
     before_all = weights_all[:, :, None, :] + np.concatenate(
@@ -474,6 +479,10 @@ def layer_dynamics(statistics: GradientStatistics, *, coordinates: Any = ("norm"
     starts = (epochs - 1) * n_b * dt
     S, L = epochs.size, statistics.n_layers
     notes = []
+    short = [int(epochs[j]) for j, b in enumerate(blocks) if b.size * n_b - 1 < lags]
+    if short:
+        notes.append(f"pieces starting at epochs {short} are shorter than `noise_lags` + 1 steps: their noise sums "
+                     "fewer lags.")
     if time_unit == "epoch" and statistics.sampling == "reshuffled":
         notes.append("epoch-scale diffusion takes the steps of an epoch as independent; reshuffled batches are "
                      "anti-correlated within an epoch, so the true epoch-scale diffusion is smaller.")
@@ -541,8 +550,9 @@ def layer_dynamics(statistics: GradientStatistics, *, coordinates: Any = ("norm"
                                        directions.get(l), layer) for j in range(S)]
         name = samples[0][3]
         u = samples[0][4]
-        fits = [_fit(x, dx, noise, lags) for x, dx, _, _, _ in samples]
-        others = [_fit(x, do, noise, lags) for x, _, do, _, _ in samples]
+        # Lags fit inside a piece: a piece of n steps sums at most n - 1 of them.
+        fits = [_fit(x, dx, noise, min(lags, x.shape[1] - 1)) for x, dx, _, _, _ in samples]
+        others = [_fit(x, do, noise, min(lags, x.shape[1] - 1)) for x, _, do, _, _ in samples]
         per_step = {k: np.array([f[k][0] for f in fits]) for k in ("drift", "stiffness", "noise", "kurtosis")}
         other = {k: np.array([f[k][0] for f in others]) for k in ("drift", "noise")}
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -576,7 +586,7 @@ def layer_dynamics(statistics: GradientStatistics, *, coordinates: Any = ("norm"
         if frame == "absolute":
             lower, upper = _interval(centre, spread, drift, diff, starts, t_last, kind)
         if frame == "centred":
-            lower, upper = _interval(np.zeros(S), spread, np.zeros(S), diff, starts, t_last, "centred")
+            lower, upper = _centred_interval(spread[0], stiff, diff, starts, t_last)
             if np.any(stiff > 0):
                 dyn = Dynamics(potential=Harmonic(1.0), potential_scale=_schedule(starts, stiff),
                                diffusion=_schedule(starts, diff))
@@ -659,7 +669,22 @@ def _interval(centre: np.ndarray, spread: np.ndarray, drift: np.ndarray, diff: n
     lo, hi = lo - 0.05 * width, hi + 0.05 * width
     if kind == "norm":
         lo = max(lo, 0.1 * float(np.min(centre)))
-    if kind == "centred":
-        hi = max(abs(lo), abs(hi))
-        lo = -hi
     return float(lo), float(hi)
+
+
+def _centred_interval(spread0: float, stiff: np.ndarray, diff: np.ndarray, starts: np.ndarray,
+                      t_last: float) -> tuple[float, float]:
+    """± 10 standard deviations of the largest variance the centred model reaches.
+
+    Each piece's Ornstein–Uhlenbeck variance is propagated exactly:
+    v' = v e^{-2kτ} + (D/k)(1 − e^{-2kτ}) (v + 2Dτ for k = 0).
+    """
+    ends = np.append(starts[1:], t_last)
+    v = largest = max(float(spread0), 0.0)
+    for k, d, tau in zip(stiff, diff, ends - starts):
+        decay = np.exp(-2.0 * k * tau)
+        v_end = v * decay + (d / k * (1.0 - decay) if k * tau > 1e-12 else 2.0 * d * tau)
+        largest = max(largest, v_end)
+        v = v_end
+    half = 10.0 * np.sqrt(largest) if largest > 0 else 1e-12
+    return -float(half), float(half)

@@ -17,6 +17,8 @@ EXPERIMENTS = {
                   "gradient SNR per layer, the information plane",
     "brownian": "where Brownian motion comes from: big disks among small ones, D measured and fed to both engines",
     "dye": "a drop of dye sinking and spreading in a glass: 3D particles vs the axisymmetric density (main job)",
+    "layers": "gradient statistics of an ensemble of training runs become a layer-wise Fokker-Planck equation, "
+              "tested on held-out runs",
     "particles": "particles hopping in a double well: trails, marginals vs exp(-U/D)",
 }
 
@@ -93,6 +95,36 @@ def _bottleneck(args: argparse.Namespace) -> int:
     return 0
 
 
+def _layers(args: argparse.Namespace) -> int:
+    from .experiments.layers import LayersConfig, run_layers
+    from .experiments.layers_plots import plot_layers
+
+    names = ("networks", "epochs", "fraction", "widths", "optimizer", "learning_rate", "batch_size", "samplings",
+             "traced", "block", "forward_until", "particles", "cells", "seed")
+    overrides = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
+    if args.keep_trace:
+        overrides["keep_trace"] = True
+    config = LayersConfig(**overrides)
+    out = _out_dir(args)
+    say = (lambda line: None) if args.quiet else print
+    say(f"{len(config.samplings)} ensembles ({', '.join(config.samplings)}) x {config.networks} networks x "
+        f"{config.epochs} epochs from one initialisation")
+    path = run_layers(config, out=out, threads=args.threads, progress=not args.quiet, log=say)
+    figures = plot_layers(path, out)
+    from .experiments.layers import read_layers
+
+    for row in read_layers(path)["summary"]:
+        if row["calibration"] == "held-out":
+            say(f"{row['sampling']:>10} {row['closure']:>10} {row['layer']:>4} {row['phase']:>9}: "
+                f"W1/floor {row['w1_over_floor']:.2f}, variance ratio {row['variance_ratio']:.2f} -> {row['verdict']}")
+    print(f"wrote {path} and {len(figures)} figures")
+    return 0
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
 def _brownian(args: argparse.Namespace) -> int:
     from .experiments.brownian import config_from_mapping, run_brownian
 
@@ -134,6 +166,10 @@ def _plot(args: argparse.Namespace) -> int:
         from .experiments.information_bottleneck_plots import plot_study
 
         drawn = plot_study(path, out)
+    elif kind == "layers":
+        from .experiments.layers_plots import plot_layers
+
+        drawn = plot_layers(path, out)
     elif kind == "dye":
         from .experiments.dye_plots import plot_dye
 
@@ -189,7 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--optimizer", choices=("adam", "sgd"))
     b.add_argument("--learning-rate", type=float, dest="learning_rate")
     b.add_argument("--batch-size", type=int, dest="batch_size")
-    b.add_argument("--batches", choices=("reshuffled", "fixed"), help="minibatches reshuffled each epoch or fixed")
+    b.add_argument("--batches", choices=("reshuffled", "fixed", "iid", "subset"),
+                   help="minibatches: reshuffled each epoch, fixed, i.i.d. rows per step, or a fresh subset per step")
     b.add_argument("--estimator", choices=("binning", "kde"), help="mutual-information estimator (default binning)")
     b.add_argument("--bins", type=int, help="bin edges on [-1, 1] (default 30)")
     b.add_argument("--binning-space", choices=("output", "preactivation"), dest="binning_space")
@@ -198,6 +235,29 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", default="out", help="output directory (default ./out); an unfinished study there resumes")
     b.add_argument("--quiet", action="store_true", help="no progress bar or messages")
     b.set_defaults(func=_bottleneck)
+    y = sub.add_parser("layers", help=EXPERIMENTS["layers"], description=EXPERIMENTS["layers"]
+                       + ". Defaults: 50 networks x 1000 epochs per ensemble (reshuffled and i.i.d. minibatches), "
+                         "85 percent of the data, Adam (lr 4e-4, batch 512), 16 traced blocks of 3 epochs.")
+    y.add_argument("--networks", type=int, help="runs per ensemble, split in two halves (default 50)")
+    y.add_argument("--epochs", type=int, help="epochs (default 1000; the full study: 10000)")
+    y.add_argument("--fraction", type=float, help="training fraction (default 0.85)")
+    y.add_argument("--widths", type=_ints, help="layer widths, e.g. 12,10,7,5,4,3,2")
+    y.add_argument("--optimizer", choices=("adam", "sgd"))
+    y.add_argument("--learning-rate", type=float, dest="learning_rate")
+    y.add_argument("--batch-size", type=int, dest="batch_size")
+    y.add_argument("--samplings", type=_words, help="ensembles' minibatch samplings, e.g. reshuffled,iid")
+    y.add_argument("--traced", type=int, help="log-spaced traced blocks (default 16)")
+    y.add_argument("--block", type=int, help="consecutive epochs per traced block (default 3)")
+    y.add_argument("--forward-until", type=int, dest="forward_until",
+                   help="last calibrated epoch of the forward prediction (default epochs / 10)")
+    y.add_argument("--particles", type=int, help="particles per coordinate (default 4000)")
+    y.add_argument("--cells", type=int, help="finite volumes per coordinate (default 1000)")
+    y.add_argument("--keep-trace", action="store_true", help="keep the per-step weight trace in the file")
+    y.add_argument("--seed", type=int, help="seed of split, shared init, batches, halves and particles (default 0)")
+    y.add_argument("--threads", type=int, help="worker threads (default: Numba's setting)")
+    y.add_argument("--out", default="out", help="output directory (default ./out); an interrupted run resumes")
+    y.add_argument("--quiet", action="store_true", help="no progress bar or messages")
+    y.set_defaults(func=_layers)
     p = sub.add_parser("particles", help=EXPERIMENTS["particles"], description=EXPERIMENTS["particles"])
     p.add_argument("--particles", type=int, help="ensemble size (default 100000)")
     p.add_argument("--seed", type=int, help="seed of the counter-based generator (default 2024)")

@@ -331,8 +331,10 @@ def test_green_kubo_lags_recover_the_long_time_diffusion_of_correlated_steps():
     long_time = sigma**2 / 2
     np.testing.assert_allclose(single.diffusion, long_time * (1 - beta) / (1 + beta), rtol=0.1)
     np.testing.assert_allclose(kubo.diffusion, long_time, rtol=0.15)
+    capped = layer_dynamics(s, coordinates="weights", time_unit="step", noise_lags=steps)
+    assert any("noise_lags" in note for note in capped.notes)
     with pytest.raises(ValueError, match="noise_lags"):
-        layer_dynamics(s, coordinates="weights", noise_lags=steps)
+        layer_dynamics(s, coordinates="weights", noise_lags=-1)
 
 
 def test_centred_frame_describes_the_spread_around_the_ensemble_mean():

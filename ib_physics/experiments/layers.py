@@ -69,7 +69,14 @@ class LayersConfig:
     samplings : tuple of str
         One ensemble per minibatch sampling (default reshuffled and i.i.d.).
     traced : int
-        Log-spaced traced epochs (the pieces of the schedules and the comparison epochs).
+        Log-spaced traced blocks (the pieces of the schedules; their first epochs are the
+        comparison epochs).
+    block : int
+        Consecutive epochs per traced block: the steps over which the noise's autocorrelation
+        is summed (Adam's momentum makes successive updates correlated).
+    noise_lags : int, optional
+        Green–Kubo lags in steps (default (block − 1) steps per epoch; see
+        :func:`~ib_physics.adapter.layer_dynamics`).
     weights_per_layer : int
         Single-weight coordinates per layer (evenly spaced indices).
     forward_until : int, optional
@@ -78,9 +85,14 @@ class LayersConfig:
     particles : int
         Particles per coordinate for the particle engine.
     cells : int
-        Finite volumes per coordinate for the density engine.
+        Finite volumes per coordinate for the density engine (the spread grows by orders of
+        magnitude over training, and one grid must resolve it early and hold it late; 1D
+        problems are solved exactly in time, so cells are cheap).
     bootstrap : int
         Resamples of half B for the W1 interval.
+    keep_trace : bool
+        Keep the per-step weight trace in ``layers.h5`` (about 140 MB at the defaults), so that
+        the adapter can be rerun on the file; the predictions and comparisons are kept either way.
     seed : int
         Seeds the split, the shared initial weights, the minibatches, the halves and the particles.
     """
@@ -94,14 +106,17 @@ class LayersConfig:
     learning_rate: float = 4e-4
     batch_size: int = 512
     samplings: tuple[str, ...] = ("reshuffled", "iid")
-    traced: int = 40
+    traced: int = 16
+    block: int = 3
+    noise_lags: int | None = None
     weights_per_layer: int = 2
     forward_until: int | None = None
     time_unit: str = "epoch"
     source: str = "updates"
     particles: int = 4000
-    cells: int = 1000
+    cells: int = 20000
     bootstrap: int = 200
+    keep_trace: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -123,6 +138,11 @@ class LayersConfig:
             raise ValueError(f"`samplings` must be distinct values of {tuple(SAMPLINGS)}, got {self.samplings!r}.")
         object.__setattr__(self, "samplings", samplings)
         check_int_range(self.traced, "traced", 3, 10_000)
+        check_int_range(self.block, "block", 1, 100)
+        if self.noise_lags is not None:
+            check_int_range(self.noise_lags, "noise_lags", 0, 100_000)
+        if self.epochs < 3 * self.block:
+            raise ValueError(f"`epochs` must hold at least three traced blocks of {self.block} epochs, got {self.epochs}.")
         check_int_range(self.weights_per_layer, "weights_per_layer", 0, 1000)
         until = self.forward_until if self.forward_until is not None else max(2, self.epochs // 10)
         check_int_range(until, "forward_until", 2, self.epochs - 1)
@@ -134,6 +154,8 @@ class LayersConfig:
         check_int_range(self.particles, "particles", 100, 10_000_000)
         check_int_range(self.cells, "cells", 50, 100_000)
         check_int_range(self.bootstrap, "bootstrap", 10, 100_000)
+        if not isinstance(self.keep_trace, (bool, np.bool_)):
+            raise TypeError(f"`keep_trace` must be True or False, got {self.keep_trace!r}.")
         check_int_range(self.seed, "seed", 0)
 
     @property
@@ -149,12 +171,19 @@ class LayersConfig:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in fields})
 
 
-def traced_epochs(epochs: int, count: int) -> np.ndarray:
-    """About ``count`` distinct log-spaced epochs from 1 to ``epochs`` (both included)."""
+def traced_epochs(epochs: int, count: int, block: int = 1) -> np.ndarray:
+    """Runs of ``block`` consecutive epochs starting at about ``count`` log-spaced epochs in
+    [1, epochs - block + 1] (starts at least ``block`` apart), concatenated, shape (<= count * block,)."""
     check_int_range(epochs, "epochs", 1)
     check_int_range(count, "count", 2)
-    grid = np.unique(np.round(np.geomspace(1, epochs, count)).astype(np.int64))
-    return grid
+    check_int_range(block, "block", 1, epochs)
+    last = epochs - block + 1
+    starts: list[int] = []
+    for s in np.round(np.geomspace(1, last, count)).astype(np.int64):
+        s = max(int(s), starts[-1] + block if starts else 1)
+        if s <= last:
+            starts.append(s)
+    return np.array([s + k for s in starts for k in range(block)], dtype=np.int64)
 
 
 # --- training ------------------------------------------------------------------------------------
@@ -170,7 +199,8 @@ class _Ensemble:
         self.trainer = Trainer(arch=config.arch, x=data.x[train], y=data.y[train], replicas=config.networks,
                                seed=config.seed, optimizer=config.optimizer, learning_rate=config.learning_rate,
                                batch_size=config.batch_size, batches=sampling, shared_initialization=True,
-                               trace_epochs=tuple(int(e) for e in traced_epochs(config.epochs, config.traced)),
+                               trace_epochs=tuple(int(e) for e in traced_epochs(config.epochs, config.traced,
+                                                                                config.block)),
                                threads=threads)
         self.stats: list[EpochStatistics] = []
 
@@ -188,8 +218,8 @@ def _write_checkpoint(path: Path, config: LayersConfig, ensembles: list[_Ensembl
             state = ens.trainer.state()
             g.attrs["epoch"] = state.pop("epoch")
             io.write_arrays(g.create_group("state"), state)
-            if ens.stats:
-                write_statistics(g.create_group("statistics"), ens.statistics())
+            if ens.stats:  # the trace is part of the trainer's state
+                write_statistics(g.create_group("statistics"), ens.statistics(), trace=False)
 
 
 def _resume(path: Path, config: LayersConfig, ensembles: list[_Ensemble]) -> None:
@@ -300,14 +330,13 @@ def _variance_se(x: np.ndarray) -> float:
     return float(np.sqrt(max(m4 - (n - 3) / (n - 1) * m2**2, 0.0) / n))
 
 
-def _integrated_mean(model: CoordinateModel, t_eval: np.ndarray, x0: float) -> np.ndarray:
-    """x0 + ∫ ā dt with the model's piecewise-constant mean drift: the mean-field mean."""
-    ends = np.append(model.starts[1:], np.inf)
-    out = np.empty(t_eval.size)
-    for j, t in enumerate(t_eval):
-        overlap = np.clip(np.minimum(ends, t) - model.starts, 0.0, None)
-        out[j] = x0 + float(np.sum(model.drift * overlap))
-    return out
+def _integrated_mean(model: CoordinateModel, t_eval: np.ndarray, x0: float, piece: float) -> np.ndarray:
+    """x0 + ∫ ā dt, the measured mean drift interpolated linearly between the pieces' centres
+    (held beyond the first and last): the mean-field mean."""
+    t = np.linspace(t_eval[0], t_eval[-1], max(2001, 20 * t_eval.size))
+    drift = np.interp(t, model.starts + piece / 2, model.drift)
+    path = x0 + np.concatenate([[0.0], np.cumsum(0.5 * (drift[1:] + drift[:-1]) * np.diff(t))])
+    return np.interp(t_eval, t, path)
 
 
 def _solve(model: CoordinateModel, t_eval: np.ndarray, x0: float, spread0: float, cells: int,
@@ -344,11 +373,16 @@ def _predict(config: LayersConfig, stats: GradientStatistics, closure: str, cali
     a, b = halves
     until = config.forward_until if calibration == "forward" else None
     trace = stats.trace
-    epochs = trace.epochs
     unit_epoch = stats.steps_per_epoch * step_duration(stats, config.time_unit)
+    lags = (config.block - 1) * stats.steps_per_epoch if config.noise_lags is None else config.noise_lags
     lay = layer_dynamics(stats, coordinates=_coordinate_spec(config, stats), time_unit=config.time_unit,
                          source=config.source, closure=closure, until=until, replicas=a,
-                         horizon=float((epochs[-1] - 1) * unit_epoch), frame="centred")
+                         horizon=float((trace.epochs[-1] - 1) * unit_epoch), frame="centred", noise_lags=lags,
+                         piece_epochs=config.block)
+    # Compare at the first epoch of every traced block.
+    first = np.flatnonzero(_block_starts(trace.epochs, config.block))
+    epochs = trace.epochs[first]
+    weights_at = trace.weights[:, first]
     t_eval = (epochs - 1) * unit_epoch
     models = list(lay.coordinates)
     dt = _particle_step(models, unit_epoch)
@@ -361,10 +395,10 @@ def _predict(config: LayersConfig, stats: GradientStatistics, closure: str, cali
     rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(8, seed_index)))
     for c, model in enumerate(models):
         sl = stats.layer_slice(model.layer)
-        values = model.values(trace.weights, sl)  # (R, T)
+        values = model.values(weights_at, sl)  # (R, T)
         empirical[c] = values.T
         start = float(values[a, 0].mean())
-        mean_predicted = _integrated_mean(model, t_eval, start)
+        mean_predicted = _integrated_mean(model, t_eval, start, config.block * unit_epoch)
         # Spread and shape: each half centred on its own mean (the mean is compared separately).
         spread0 = float(values[a, 0].var())
         sol = _solve(model, t_eval, 0.0, spread0, config.cells, config.particles,
@@ -395,14 +429,32 @@ def _predict(config: LayersConfig, stats: GradientStatistics, closure: str, cali
                            var_particles=float(xp.var(ddof=1)))
             for k, v in row.items():
                 metrics[k][c, j] = v
-        densities.append(np.clip(sol["p"][figure_epochs], 0.0, None))
-        grids.append(edges)
+        # For the figures: the density on 201 points spanning ± 6 predicted standard deviations.
+        x_fig, p_fig = [], []
+        for j in figure_epochs:
+            sd = np.sqrt(max(metrics["var_density"][c, j], 1e-300))
+            x = np.linspace(-6 * sd, 6 * sd, 201)
+            x_fig.append(x)
+            p_fig.append(np.interp(x, centres, np.clip(sol["p"][j], 0.0, None), left=0.0, right=0.0))
+        densities.append(np.array(p_fig))
+        grids.append(np.array(x_fig))
         if with_particles:
             samples.append(sol["positions"][figure_epochs][:, :2000])
     say(f"  {stats.sampling}, {closure}, {calibration}: {C} coordinates solved")
     return {"lay": lay, "models": models, "metrics": metrics, "empirical": empirical, "epochs": epochs,
             "t_eval": t_eval, "figure_epochs": epochs[figure_epochs], "densities": np.array(densities),
-            "edges": np.array(grids), "particles": np.array(samples) if samples else None, "dt": dt}
+            "density_x": np.array(grids), "particles": np.array(samples) if samples else None, "dt": dt}
+
+
+def _block_starts(epochs: np.ndarray, block: int) -> np.ndarray:
+    """Mask of the first epoch of every piece (runs of consecutive epochs cut every ``block``)."""
+    mask = np.zeros(epochs.size, bool)
+    run_start = 0
+    for i in range(epochs.size):
+        if i == 0 or epochs[i] != epochs[i - 1] + 1:
+            run_start = i
+        mask[i] = (i - run_start) % block == 0
+    return mask
 
 
 def _figure_epochs(epochs: np.ndarray) -> np.ndarray:
@@ -436,8 +488,14 @@ def _phase_table(config: LayersConfig, stats: GradientStatistics, prediction: di
                          "epochs": [int(epochs[mask][0]), int(epochs[mask][-1])],
                          "w1_over_floor": float(np.median(ratio)), "ks_over_floor": float(np.median(ks_ratio)),
                          "variance_ratio": float(np.median(var_ratio)), "mean_z": float(np.median(mean_z)),
-                         "verdict": "holds" if np.median(ratio) <= 2.0 else "breaks"})
+                         "verdict": _verdict(float(np.median(ratio)), float(np.median(var_ratio)))})
     return rows
+
+
+def _verdict(w1_over_floor: float, variance_ratio: float) -> str:
+    """"holds" when half B is predicted within twice the split-half floor and its variance within
+    a factor of 2; "breaks" otherwise."""
+    return "holds" if w1_over_floor <= 2.0 and 0.5 <= variance_ratio <= 2.0 else "breaks"
 
 
 def run_layers(config: LayersConfig | None = None, *, out: str | Path = "out", threads: int | None = None,
@@ -486,7 +544,7 @@ def _write(path: Path, config: LayersConfig, all_stats: list[GradientStatistics]
         f.attrs["seed"] = config.seed
         io.write_arrays(f, {"half_a": halves[0], "half_b": halves[1]})
         for stats in all_stats:
-            write_statistics(f.create_group(f"statistics/{stats.sampling}"), stats)
+            write_statistics(f.create_group(f"statistics/{stats.sampling}"), stats, trace=config.keep_trace)
         for key, pred in results.items():
             g = f.create_group(f"predictions/{key}")
             lay = pred["lay"]
@@ -503,7 +561,7 @@ def _write(path: Path, config: LayersConfig, all_stats: list[GradientStatistics]
             io.write_arrays(g, {"epochs": pred["epochs"], "t_eval": pred["t_eval"],
                                 "calibrated_epochs": lay.epochs, "figure_epochs": pred["figure_epochs"],
                                 "empirical": pred["empirical"], "densities": pred["densities"],
-                                "edges": pred["edges"], "particles": pred["particles"],
+                                "density_x": pred["density_x"], "particles": pred["particles"],
                                 "transitions": pred["transitions"], "median_transitions": pred["median_transitions"],
                                 "snr": lay.snr, "direction_peclet": lay.direction_peclet,
                                 "isotropic_peclet": lay.isotropic_peclet, "cross_layer": lay.cross_layer,

@@ -289,8 +289,9 @@ class GradientStatistics:
         return path
 
 
-def write_statistics(group: Any, statistics: GradientStatistics) -> None:
-    """Write ``statistics`` into an open HDF5 group (see the module text for the layout)."""
+def write_statistics(group: Any, statistics: GradientStatistics, *, trace: bool = True) -> None:
+    """Write ``statistics`` into an open HDF5 group (see the module text for the layout); with
+    ``trace=False`` without its weight trace (which may be large)."""
     if not isinstance(statistics, GradientStatistics):
         raise TypeError(f"`statistics` must be a GradientStatistics, got {type(statistics).__name__}.")
     s = statistics
@@ -302,7 +303,7 @@ def write_statistics(group: Any, statistics: GradientStatistics) -> None:
     group.attrs["seed"] = -1 if s.seed is None else int(s.seed)
     io.write_arrays(group, {"epochs": s.stats.epochs, "loss": s.stats.loss,
                             **{k: getattr(s.stats, k) for k in STAT_NAMES}})
-    if s.trace is not None:
+    if s.trace is not None and trace:
         t = group.create_group("trace")
         io.write_arrays(t, {"epochs": s.trace.epochs, "weights": s.trace.weights, "gradients": s.trace.gradients,
                             "updates": s.trace.updates})
