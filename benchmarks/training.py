@@ -8,6 +8,10 @@ agree after the run). ib_physics trains R networks per call (the replica axis);
 PyTorch one network at a time in an ordinary training loop. Runs alternate
 (A B A B ...) and the medians of the pairs are reported with their ratio.
 
+A third row measures what the adapter's weight trace costs: the same training with every
+epoch traced (weights, per-step gradients and updates kept) and, closer to use, with the
+log-spaced blocks of ``ib-physics layers`` (16 blocks of 3 epochs in 1000).
+
     python benchmarks/training.py [--epochs 100] [--replicas 10] [--pairs 3]
 """
 
@@ -25,12 +29,16 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 
-def ours(epochs: int, replicas: int) -> tuple[float, np.ndarray]:
+def ours(epochs: int, replicas: int, trace: str = "none") -> tuple[float, np.ndarray]:
+    from ib_physics.experiments.layers import traced_epochs
     from ib_physics.learning import Architecture, Trainer, ib_dataset, split_indices
 
     data = ib_dataset()
     train, _ = split_indices(0.85, 0)
-    trainer = Trainer(arch=Architecture(), x=data.x[train], y=data.y[train], replicas=replicas, seed=1, threads=1)
+    traced = {"none": (), "every": tuple(range(1, epochs + 1)),
+              "blocks": tuple(int(e) for e in traced_epochs(epochs, max(3, 16 * epochs // 1000), 3))}[trace]
+    trainer = Trainer(arch=Architecture(), x=data.x[train], y=data.y[train], replicas=replicas, seed=1, threads=1,
+                      trace_epochs=traced)
     t0 = time.perf_counter()
     trainer.run(epochs)
     return (time.perf_counter() - t0) / (epochs * replicas), trainer.params[0]
@@ -81,12 +89,18 @@ def main() -> None:
     print(f"# {platform.processor() or platform.machine()}, Python {platform.python_version()}, "
           f"torch {torch.__version__}, one thread each")
     ours(2, 1)  # compile
-    a, b = [], []
+    a, b, c, e = [], [], [], []
     for _ in range(args.pairs):
         t_ours, p_ours = ours(args.epochs, args.replicas)
         t_torch, p_torch = pytorch(args.epochs, args.torch_networks)
+        t_every, p_every = ours(args.epochs, args.replicas, "every")
+        t_blocks, _ = ours(args.epochs, args.replicas, "blocks")
         a.append(t_ours)
         b.append(t_torch)
+        c.append(t_every)
+        e.append(t_blocks)
+    if not np.array_equal(p_every, p_ours):
+        raise AssertionError("tracing changed the training")
     agree = float(np.max(np.abs(p_ours - p_torch)))
     print(f"same weights after {args.epochs} epochs: max |difference| = {agree:.1e}")
     print("| method | ms per network-epoch (median) | ratio to PyTorch |")
@@ -94,6 +108,11 @@ def main() -> None:
     mo, mt = statistics.median(a), statistics.median(b)
     print(f"| ib_physics, {args.replicas} replicas per call | {1e3 * mo:.3f} | {mt / mo:.1f}x faster |")
     print(f"| PyTorch {torch.__version__} (CPU), one net at a time | {1e3 * mt:.3f} | 1.0 |")
+    mc, me = statistics.median(c), statistics.median(e)
+    print(f"| ib_physics, every epoch traced | {1e3 * mc:.3f} | {mt / mc:.1f}x faster; "
+          f"trace cost +{100 * (mc / mo - 1):.0f} % |")
+    print(f"| ib_physics, traced blocks as in `layers` | {1e3 * me:.3f} | {mt / me:.1f}x faster; "
+          f"trace cost +{100 * (me / mo - 1):.0f} % |")
 
 
 if __name__ == "__main__":

@@ -69,9 +69,11 @@ CLOSURES = ("mean-field", "linear")
 NOISE_ESTIMATES = ("ensemble", "batches")
 FRAMES = ("absolute", "centred")
 _KINDS = ("weight", "norm", "direction")
-#: Smallest diffusion handed to a Dynamics, relative to the coordinate's largest (a piece without
-#: minibatch noise, e.g. one batch holding the whole training set, would otherwise be refused).
-_DIFFUSION_FLOOR = 1e-12
+#: Smallest diffusion handed to a Dynamics, relative to the coordinate's largest: a piece without
+#: positive noise (one batch holding the whole training set; a Green–Kubo sum that cancels under
+#: reshuffling) would otherwise be refused, and a vanishing D makes the density operator degenerate.
+#: The measured values stay in ``CoordinateModel.measured_diffusion``.
+_DIFFUSION_FLOOR = 1e-6
 #: Nodes of the tabulated -log(rho) potential of the norm coordinate.
 _LOG_NODES = 4001
 
@@ -133,6 +135,8 @@ class CoordinateModel:
         ā, k (0 under the mean-field closure) and D of each piece as used by ``dynamics``.
     measured_stiffness : numpy.ndarray, shape (S,)
         The regression slope before clipping (NaN without an ensemble).
+    measured_diffusion : numpy.ndarray, shape (S,)
+        The noise estimate before the floor (may be <= 0 for a Green–Kubo sum).
     centre, spread : numpy.ndarray, shape (S,)
         Ensemble mean and variance of the coordinate at each piece's start.
     noise_growth : numpy.ndarray, shape (S,)
@@ -166,6 +170,7 @@ class CoordinateModel:
     stiffness: np.ndarray
     diffusion: np.ndarray
     measured_stiffness: np.ndarray
+    measured_diffusion: np.ndarray
     centre: np.ndarray
     spread: np.ndarray
     noise_growth: np.ndarray
@@ -530,6 +535,9 @@ def layer_dynamics(statistics: GradientStatistics, *, coordinates: Any = ("norm"
             if "norm" in kinds:
                 w = before[j][..., sl]
                 rho = np.linalg.norm(w, axis=-1)
+                if np.any(rho == 0):
+                    raise ValueError(f"`coordinates`='norm' needs non-zero weights: layer {statistics.layer_names[l]} "
+                                     f"is all zero at a traced step of epoch {int(epochs[j])}.")
                 w_hat = w / rho[..., None]
                 quad = np.einsum("rbi,ij,rbj->rb", w_hat, covs[l], w_hat)
                 c = (tr[l] - quad) / 2.0  # tr D - w^T D w per step, D = covariance / 2
@@ -581,6 +589,10 @@ def layer_dynamics(statistics: GradientStatistics, *, coordinates: Any = ("norm"
             peclet = np.where(d_step > 0, a_step**2 / d_step, np.inf)
         scale = d_step.max() if d_step.max() > 0 else 1.0
         d_used = np.maximum(d_step, _DIFFUSION_FLOOR * scale)
+        floored = int(np.sum(d_step < _DIFFUSION_FLOOR * scale))
+        if floored:
+            notes.append(f"{name}: {floored} of {S} pieces had noise <= {_DIFFUSION_FLOOR:g} of the largest; "
+                         "floored there.")
         drift, stiff, diff, c = a_step / dt, k_step / dt, d_used / dt, c_step / dt
         t_last = starts[-1] + n_b * dt if horizon is None else max(float(horizon), starts[-1] + n_b * dt)
         if frame == "absolute":
@@ -604,7 +616,7 @@ def layer_dynamics(statistics: GradientStatistics, *, coordinates: Any = ("norm"
         models.append(CoordinateModel(
             layer=layer, kind="weight" if kind == "weight" else kind, name=name, dynamics=dyn, epochs=epochs,
             starts=starts, drift=drift, stiffness=stiff, diffusion=diff, measured_stiffness=k_measured / dt,
-            centre=centre, spread=spread, noise_growth=c, kurtosis=per_step["kurtosis"], peclet=peclet,
+            measured_diffusion=d_step / dt, centre=centre, spread=spread, noise_growth=c, kurtosis=per_step["kurtosis"], peclet=peclet,
             lower=lower, upper=upper, index=index, direction=u, frame=frame))
         clipped = int(np.sum(k_measured < 0)) if closure == "linear" else 0
         if clipped:

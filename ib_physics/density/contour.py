@@ -24,11 +24,16 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import lapack
 
-__all__ = ["tridiagonal_exponential", "is_tridiagonal", "bandwidth"]
+__all__ = ["tridiagonal_exponential", "is_tridiagonal", "bandwidth", "ContourFailure"]
 
 #: Quadrature nodes on the whole parabola (half of them are solved, by conjugate symmetry).
 NODES = 32
 
+
+
+
+class ContourFailure(ArithmeticError):
+    """A shifted system of the quadrature could not be factorised (a degenerate operator)."""
 
 def bandwidth(matrix: sp.spmatrix) -> int:
     """Largest distance of a stored entry from the diagonal."""
@@ -87,8 +92,8 @@ def tridiagonal_exponential(matrix: sp.spmatrix, outflow: sp.spmatrix, tau: floa
     z_nodes, weights = _nodes(NODES)
     for z, w in zip(z_nodes, weights):
         dl, d, du, du2, ipiv, info = lapack.zgttrf(-sub.astype(complex), z - diag, -sup.astype(complex))
-        if info != 0:
-            raise RuntimeError(f"complex tridiagonal factorisation failed (info {info}).")
+        if info != 0 or not np.isfinite(d).all():
+            raise ContourFailure(f"complex tridiagonal factorisation failed (info {info}).")
         x, info = lapack.zgttrs(dl, d, du, du2, ipiv, rhs)
         y_out += 2.0 * np.real(w * x)
         a_out += 2.0 * np.real(w * (absorbed + tau * (o @ x)) / z)

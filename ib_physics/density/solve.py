@@ -25,7 +25,7 @@ from scipy.linalg import lapack
 
 from .._validation import check_finite_positive, check_finite_scalar, check_t_span
 from ..dynamics import Dynamics
-from .contour import bandwidth, is_tridiagonal, tridiagonal_exponential
+from .contour import ContourFailure, bandwidth, is_tridiagonal, tridiagonal_exponential
 from .fourth_order import MIN_CELLS, assemble_fourth_order
 from .grid import Grid
 from .operator import Operator, assemble
@@ -326,7 +326,7 @@ def solve_fokker_planck(
                 stats["exponential_segments"] += 1
                 stats["steps"] += 1
                 continue
-            except _InexactAbsorption as exc:
+            except (_InexactAbsorption, ContourFailure) as exc:
                 if time_integration == "exponential":
                     raise ValueError(f"`time_integration='exponential'`: {exc}; use 'bdf2'.") from None
                 next_out = first_out  # redo this segment by BDF2

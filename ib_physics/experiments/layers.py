@@ -557,7 +557,7 @@ def _write(path: Path, config: LayersConfig, all_stats: list[GradientStatistics]
             models = pred["models"]
             coeff = {name: np.array([getattr(m, name) for m in models])
                      for name in ("drift", "stiffness", "measured_stiffness", "diffusion", "centre", "spread",
-                                  "noise_growth", "kurtosis", "peclet")}
+                                  "noise_growth", "kurtosis", "peclet", "measured_diffusion")}
             io.write_arrays(g, {"epochs": pred["epochs"], "t_eval": pred["t_eval"],
                                 "calibrated_epochs": lay.epochs, "figure_epochs": pred["figure_epochs"],
                                 "empirical": pred["empirical"], "densities": pred["densities"],
