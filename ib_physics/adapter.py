@@ -71,9 +71,10 @@ FRAMES = ("absolute", "centred")
 _KINDS = ("weight", "norm", "direction")
 #: Smallest diffusion handed to a Dynamics, relative to the coordinate's largest: a piece without
 #: positive noise (one batch holding the whole training set; a Green–Kubo sum that cancels under
-#: reshuffling) would otherwise be refused, and a vanishing D makes the density operator degenerate.
+#: reshuffling) would otherwise be refused, and with a restoring force a vanishing D collapses the
+#: density below any grid's resolution (cell Péclet numbers of 1e5 and more).
 #: The measured values stay in ``CoordinateModel.measured_diffusion``.
-_DIFFUSION_FLOOR = 1e-6
+_DIFFUSION_FLOOR = 1e-3
 #: Nodes of the tabulated -log(rho) potential of the norm coordinate.
 _LOG_NODES = 4001
 

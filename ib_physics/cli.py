@@ -251,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     y.add_argument("--forward-until", type=int, dest="forward_until",
                    help="last calibrated epoch of the forward prediction (default epochs / 10)")
     y.add_argument("--particles", type=int, help="particles per coordinate (default 4000)")
-    y.add_argument("--cells", type=int, help="finite volumes per coordinate (default 1000)")
+    y.add_argument("--cells", type=int, help="finite volumes per coordinate (default 8000)")
     y.add_argument("--keep-trace", action="store_true", help="keep the per-step weight trace in the file")
     y.add_argument("--seed", type=int, help="seed of split, shared init, batches, halves and particles (default 0)")
     y.add_argument("--threads", type=int, help="worker threads (default: Numba's setting)")

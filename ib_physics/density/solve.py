@@ -333,7 +333,9 @@ def solve_fokker_planck(
                 facs = _Factorisations(op, linear_solver, 1e-12)
         if h is None:
             h = _first_step(op, y_start, vol, tol, b - a)
-        h = min(h, h_max)
+        # A step below the resolution of the time itself (a very stiff segment late in time) would
+        # repeat a time in the history; the error control takes over from this floor.
+        h = min(max(h, 1e-12 * max(1.0, abs(a), abs(b))), h_max)
         hist_t = [a]
         hist_y = [y_start]
         hist_a = [a_start]
