@@ -151,12 +151,6 @@ class CoordinateModel:
         (the density engine's box).
     direction : numpy.ndarray or None
         û (d_l,) of a direction coordinate; the weight index of a weight coordinate in ``index``.
-    noise_lags : int, optional
-        Autocovariance lags (in steps) added to the noise variance, Green–Kubo style (default 0:
-        Kramers–Moyal on single steps). Momentum makes successive updates correlated (Adam with
-        β1 = 0.9 diffuses (1 + β1)/(1 − β1) = 19 times what single white-noise steps suggest);
-        consecutive traced epochs are joined into one piece, and a piece of n steps sums at most
-        n − 1 lags (the results' ``notes`` name the pieces that were too short).
     frame : {"absolute", "centred"}
         What ``dynamics`` describes: the coordinate, or its deviation from the ensemble mean.
     """

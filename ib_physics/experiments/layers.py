@@ -490,11 +490,17 @@ def _phase_table(config: LayersConfig, stats: GradientStatistics, prediction: di
             var_ratio = m["var_density"][np.ix_(idx, mask)] / np.maximum(m["var_empirical"][np.ix_(idx, mask)], 1e-300)
             mean_z = np.abs(m["mean_predicted"] - m["mean_empirical"])[np.ix_(idx, mask)] / np.maximum(
                 m["mean_se"][np.ix_(idx, mask)], 1e-300)
+            n_half_b = int(np.size(prediction["empirical"], 2) - np.size(prediction["empirical"], 2) // 2)
+            pieces = np.isin(prediction["lay"].epochs, epochs[mask])
+            kurtosis = np.array([mod.kurtosis[pieces] for mod in prediction["models"]])[idx]
             rows.append({"sampling": stats.sampling, "closure": prediction["lay"].settings["closure"],
                          "calibration": calibration, "layer": layer, "phase": phase,
                          "epochs": [int(epochs[mask][0]), int(epochs[mask][-1])],
                          "w1_over_floor": float(np.median(ratio)), "ks_over_floor": float(np.median(ks_ratio)),
                          "variance_ratio": float(np.median(var_ratio)), "mean_z": float(np.median(mean_z)),
+                         "ks_density": float(np.median(m["ks_density"][np.ix_(idx, mask)])),
+                         "ks_critical": float(1.358 / np.sqrt(n_half_b)),  # 5 %, asymptotic
+                         "excess_kurtosis": float(np.median(kurtosis)) if kurtosis.size else float("nan"),
                          "verdict": _verdict(float(np.median(ratio)), float(np.median(var_ratio)))})
     return rows
 

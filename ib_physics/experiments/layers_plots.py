@@ -138,7 +138,7 @@ def _distributions(d: dict[str, Any], path: Path) -> Path:
             runs = runs - runs.mean()
             scale = max(np.std(runs), 1e-300)
             bins = np.linspace(-4 * scale, 4 * scale, 16)
-            ax.hist(runs, bins=bins, density=True, color="0.75", label="runs")
+            heights, _, _ = ax.hist(runs, bins=bins, density=True, color="0.75", label="runs")
             for closure, (col, ls) in _CLOSURE_STYLE.items():
                 q = pred[closure]
                 ax.plot(q["density_x"][c, k], q["densities"][c, k], color=col, ls="-", lw=1.2,
@@ -147,13 +147,16 @@ def _distributions(d: dict[str, Any], path: Path) -> Path:
                 ax.hist(p0["particles"][c, k], bins=bins, density=True, histtype="step", color="k", lw=0.8,
                         label="particles, linear")
             ax.set_xlim(bins[0], bins[-1])
+            # A prediction much narrower than the runs would flatten the histogram: clip it.
+            ax.set_ylim(0, 2.0 * max(float(np.max(heights)), 1e-300))
             ax.set_yticks([])
             if l == 0:
                 ax.set_title(f"epoch {int(epoch)}", fontsize=9)
             if k == 0:
                 ax.set_ylabel(name)
     axes[0, -1].legend(fontsize=6, loc="upper right")
-    fig.suptitle(f"deviation from the runs' mean along the mean-update direction ({sampling}, held-out half)")
+    fig.suptitle(f"deviation from the runs' mean along the mean-update direction ({sampling}; predictions "
+                 "calibrated on half A; curves clipped at twice the tallest bar)")
     return _save(fig, path)
 
 

@@ -127,10 +127,7 @@ class GradientStatistics:
         s = self.stats
         if not isinstance(s, EpochStatistics):
             raise TypeError(f"`stats` must be an EpochStatistics, got {type(s).__name__}.")
-        epochs = np.asarray(s.epochs)
-        if epochs.ndim != 1 or not np.issubdtype(epochs.dtype, np.integer) or np.any(epochs < 1) \
-                or np.any(np.diff(epochs) <= 0):
-            raise ValueError("`stats.epochs` must be strictly increasing integers >= 1.")
+        epochs = _epoch_axis(s.epochs, "stats.epochs")
         E, L = epochs.size, len(self.layer_names)
         R = np.asarray(s.grad_mean).shape[0] if np.ndim(s.grad_mean) == 3 else -1
         for name in STAT_NAMES:
@@ -149,10 +146,7 @@ class GradientStatistics:
             return
         if not isinstance(t, WeightTrace):
             raise TypeError(f"`trace` must be a WeightTrace or None, got {type(t).__name__}.")
-        epochs = np.asarray(t.epochs)
-        if epochs.ndim != 1 or not np.issubdtype(epochs.dtype, np.integer) or np.any(epochs < 1) \
-                or np.any(np.diff(epochs) <= 0):
-            raise ValueError("`trace.epochs` must be strictly increasing integers >= 1.")
+        epochs = _epoch_axis(t.epochs, "trace.epochs")
         R, S, W, n_b = self.replicas, epochs.size, sum(self.layer_sizes), self.steps_per_epoch
         shapes = {"weights": (R, S, W), "gradients": (R, S, n_b, W), "updates": (R, S, n_b, W)}
         for name, shape in shapes.items():
@@ -287,6 +281,15 @@ class GradientStatistics:
             io.write_json_attr(f, "settings", dict(settings or {}))
             write_statistics(f.create_group("statistics"), self)
         return path
+
+
+def _epoch_axis(value: Any, name: str) -> np.ndarray:
+    """Strictly increasing integer epochs >= 1, shape (E,)."""
+    epochs = np.asarray(value)
+    if epochs.ndim != 1 or not np.issubdtype(epochs.dtype, np.integer) or np.any(epochs < 1) \
+            or np.any(np.diff(epochs) <= 0):
+        raise ValueError(f"`{name}` must be strictly increasing integers >= 1.")
+    return epochs
 
 
 def write_statistics(group: Any, statistics: GradientStatistics, *, trace: bool = True) -> None:
