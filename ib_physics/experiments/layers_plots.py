@@ -214,7 +214,7 @@ def _phase(d: dict[str, Any], path: Path) -> Path:
     a.axhline(1.0, color="k", lw=0.8)
     a.set_title("Tishby's SNR ‖mean g‖ / sqrt(tr Cov g)")
     b.axhline(1.0, color="k", lw=0.8)
-    b.set_title("Péclet number per step along û (o) and if the noise were isotropic (:)")
+    b.set_title("Péclet number per step: along û (o), isotropic noise (:)")
     for ax in (a, b):
         ax.set_xlabel("epoch")
         ax.legend(fontsize=7, ncol=2)
