@@ -100,7 +100,7 @@ def _layers(args: argparse.Namespace) -> int:
     from .experiments.layers_plots import plot_layers
 
     names = ("networks", "epochs", "fraction", "widths", "optimizer", "learning_rate", "batch_size", "samplings",
-             "traced", "block", "forward_until", "particles", "cells", "seed")
+             "traced", "block", "forward_until", "weights_per_layer", "particles", "cells", "seed")
     overrides = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     if args.keep_trace:
         overrides["keep_trace"] = True
@@ -250,6 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     y.add_argument("--block", type=int, help="consecutive epochs per traced block (default 3)")
     y.add_argument("--forward-until", type=int, dest="forward_until",
                    help="last calibrated epoch of the forward prediction (default epochs / 10)")
+    y.add_argument("--weights-per-layer", type=int, dest="weights_per_layer",
+                   help="single-weight coordinates per layer besides the norm and the direction (default 2)")
     y.add_argument("--particles", type=int, help="particles per coordinate (default 4000)")
     y.add_argument("--cells", type=int, help="finite volumes per coordinate (default 8000)")
     y.add_argument("--keep-trace", action="store_true", help="keep the per-step weight trace in the file")

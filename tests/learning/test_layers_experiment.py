@@ -12,7 +12,7 @@ from ib_physics.experiments.layers import LayersConfig, read_layers, run_layers,
 SMOKE = dict(networks=8, epochs=30, widths=(12, 5, 3, 2), traced=4, block=2, weights_per_layer=1, particles=300,
              cells=2000, bootstrap=20, forward_until=8)
 FLAGS = ["--networks", "8", "--epochs", "30", "--widths", "12,5,3,2", "--traced", "4", "--block", "2",
-         "--particles", "300", "--cells", "2000", "--forward-until", "8"]
+         "--particles", "300", "--cells", "2000", "--forward-until", "8", "--weights-per-layer", "1"]
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +33,9 @@ def test_smoke_run_writes_the_file_and_the_figures(smoke, assert_png):
     data = read_layers(smoke / "layers.h5")
     assert set(data["predictions"]) == {f"{s}/{c}/{k}" for s in ("reshuffled", "iid")
                                         for c in ("mean-field", "linear") for k in ("held-out", "forward")}
-    # Every coordinate kind of every layer is there: norm, direction, two weights (the default).
+    # Every coordinate kind of every layer is there: norm, direction, one weight.
     pred = data["predictions"]["reshuffled/mean-field/held-out"]
-    assert sorted(set(pred["kinds"])) == ["direction", "norm", "weight"] and len(pred["coordinates"]) == 12
+    assert sorted(set(pred["kinds"])) == ["direction", "norm", "weight"] and len(pred["coordinates"]) == 9
     # The halves are disjoint and cover the ensemble.
     assert np.union1d(data["half_a"], data["half_b"]).size == 8 and np.intersect1d(data["half_a"], data["half_b"]).size == 0
     # Distances and floors are finite, non-negative, and the density predictions are normalised.
