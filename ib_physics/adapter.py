@@ -68,7 +68,6 @@ SOURCES = ("updates", "gradients")
 CLOSURES = ("mean-field", "linear")
 NOISE_ESTIMATES = ("ensemble", "batches")
 FRAMES = ("absolute", "centred")
-_KINDS = ("weight", "norm", "direction")
 #: Smallest diffusion handed to a Dynamics, relative to the coordinate's largest: a piece without
 #: positive noise (one batch holding the whole training set; a Green–Kubo sum that cancels under
 #: reshuffling) would otherwise be refused, and with a restoring force a vanishing D collapses the

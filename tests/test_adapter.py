@@ -9,7 +9,6 @@ from scipy import stats
 import ib_physics as ib
 from ib_physics.adapter import isotropic_coefficients, layer_dynamics, step_duration
 from ib_physics.learning.least_squares import LeastSquares, sampling_weights, train_least_squares
-from ib_physics.learning.network import EpochStatistics
 from ib_physics.learning.records import GradientStatistics, read_gradient_statistics
 
 

@@ -24,16 +24,12 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import lapack
 
-__all__ = ["tridiagonal_exponential", "is_tridiagonal", "bandwidth", "ContourFailure"]
+__all__ = ["tridiagonal_exponential", "series_exponential", "is_tridiagonal", "bandwidth"]
 
 #: Quadrature nodes on the whole parabola (half of them are solved, by conjugate symmetry).
 NODES = 32
 
 
-
-
-class ContourFailure(ArithmeticError):
-    """A shifted system of the quadrature could not be factorised (a degenerate operator)."""
 
 def bandwidth(matrix: sp.spmatrix) -> int:
     """Largest distance of a stored entry from the diagonal."""
@@ -96,14 +92,14 @@ def tridiagonal_exponential(matrix: sp.spmatrix, outflow: sp.spmatrix, tau: floa
             # A shifted system that LAPACK cannot factorise (seen with rates spanning 40 decades):
             # the truncated Taylor series of scipy's expm_multiply on the operator extended by the
             # absorbed amounts, d/dt (p, a) = (A p, O p), is slower but needs no factorisation.
-            return _exponential_by_series(a, o, tau, y, absorbed)
+            return series_exponential(a, o, tau, y, absorbed)
         x, info = lapack.zgttrs(dl, d, du, du2, ipiv, rhs)
         y_out += 2.0 * np.real(w * x)
         a_out += 2.0 * np.real(w * (absorbed + tau * (o @ x)) / z)
     return y_out, a_out
 
 
-def _exponential_by_series(matrix: sp.csr_matrix, outflow: sp.csr_matrix, tau: float, y: np.ndarray,
+def series_exponential(matrix: sp.csr_matrix, outflow: sp.csr_matrix, tau: float, y: np.ndarray,
                            absorbed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """e^{tau M} (y, absorbed) with M = [[A, 0], [O, 0]] by :func:`scipy.sparse.linalg.expm_multiply`."""
     from scipy.sparse.linalg import expm_multiply

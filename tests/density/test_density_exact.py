@@ -431,7 +431,7 @@ def test_one_dimensional_contour_exponential_matches_the_dense_matrix_exponentia
 
 def test_series_fallback_of_the_contour_path_agrees_with_it():
     """Where LAPACK cannot factorise a shifted system, expm_multiply on the extended operator takes over."""
-    from ib_physics.density.contour import _exponential_by_series, tridiagonal_exponential
+    from ib_physics.density.contour import series_exponential, tridiagonal_exponential
     from ib_physics.density.operator import assemble
 
     dyn = ib.Dynamics(potential=DoubleWell(0.5, 1.0) + ConstantForce([0.4]), diffusion=0.3)
@@ -440,7 +440,7 @@ def test_series_fallback_of_the_contour_path_agrees_with_it():
     op = assemble(dyn, grid, dyn.plan(1, 0.0, 3.0), 0)
     for tau in (0.01, 3.0):
         y_c, a_c = tridiagonal_exponential(op.matrix, op.outflow, tau, p0, np.zeros(2))
-        y_s, a_s = _exponential_by_series(op.matrix, op.outflow, tau, p0, np.zeros(2))
+        y_s, a_s = series_exponential(op.matrix, op.outflow, tau, p0, np.zeros(2))
         assert _l1(y_s, y_c, grid) < 1e-10
         np.testing.assert_allclose(a_s, a_c, atol=1e-11)
 
