@@ -25,7 +25,7 @@ from scipy.linalg import lapack
 
 from .._validation import check_finite_positive, check_finite_scalar, check_t_span
 from ..dynamics import Dynamics
-from .contour import series_exponential, bandwidth, is_tridiagonal, tridiagonal_exponential
+from .contour import bandwidth, is_tridiagonal, series_exponential, tridiagonal_exponential
 from .fourth_order import MIN_CELLS, assemble_fourth_order
 from .grid import Grid
 from .operator import Operator, assemble
