@@ -372,7 +372,7 @@ def layer_dynamics(statistics: GradientStatistics, *, coordinates: Any = ("norm"
         ``"norm"`` (ρ = ‖W‖_F), ``"direction"`` (û·W, û the unit mean displacement of the
         ensemble over the calibrated epochs), ``"weights"`` (every weight of the layers), or
         ``{"weights": {"W1": [0, 5]}, "norm": None}`` for chosen weights.
-    layers : sequence of str, optional
+    layers : str or sequence of str, optional
         Layers for "norm", "direction" and "weights" without indices; default all.
     time_unit : {"step", "sme", "epoch"}
     source : {"updates", "gradients"}
@@ -442,6 +442,8 @@ def layer_dynamics(statistics: GradientStatistics, *, coordinates: Any = ("norm"
         raise ValueError("`noise`='batches' needs >= 2 steps per epoch.")
     if closure == "linear" and noise != "ensemble":
         raise ValueError("closure='linear' estimates its stiffness across replicas: it needs noise='ensemble'.")
+    if isinstance(layers, str):
+        layers = (layers,)
     layer_names = tuple(statistics.layer_names) if layers is None else tuple(layers)
     for layer in layer_names:
         statistics.layer_index(layer)
