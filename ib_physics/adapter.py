@@ -61,7 +61,7 @@ from .learning.records import GradientStatistics
 from .potentials import Flat, Harmonic, Tabulated
 
 __all__ = ["TIME_UNITS", "SOURCES", "CLOSURES", "NOISE_ESTIMATES", "FRAMES", "CoordinateModel", "LayerwiseDynamics",
-           "layer_dynamics", "isotropic_coefficients", "step_duration"]
+           "layer_dynamics", "isotropic_coefficients", "step_duration", "consecutive_pieces"]
 
 TIME_UNITS = ("step", "sme", "epoch")
 SOURCES = ("updates", "gradients")
@@ -325,8 +325,9 @@ def _fit(x: np.ndarray, dx: np.ndarray, noise: str, lags: int = 0) -> dict[str, 
     return {"drift": drift, "stiffness": stiffness, "noise": m2, "kurtosis": kurt, "resid": resid}
 
 
-def _consecutive_blocks(epochs: np.ndarray, longest: int | None = None) -> list[np.ndarray]:
-    """Indices of runs of consecutive epochs, cut into pieces of at most ``longest`` epochs."""
+def consecutive_pieces(epochs: np.ndarray, longest: int | None = None) -> list[np.ndarray]:
+    """Indices into ``epochs`` of the schedules' pieces: runs of consecutive epochs, cut into pieces of
+    at most ``longest`` epochs."""
     cuts = np.flatnonzero(np.diff(epochs) != 1) + 1
     runs = [np.asarray(b) for b in np.split(np.arange(epochs.size), cuts)]
     if longest is None:
@@ -460,7 +461,7 @@ def layer_dynamics(statistics: GradientStatistics, *, coordinates: Any = ("norm"
     eta, n_b = statistics.learning_rate, statistics.steps_per_epoch
     traced = trace.epochs[keep]
     longest = None if piece_epochs is None else check_int_range(piece_epochs, "piece_epochs", 1)
-    blocks = _consecutive_blocks(traced, longest)
+    blocks = consecutive_pieces(traced, longest)
     epochs = np.array([traced[b[0]] for b in blocks], dtype=np.int64)
     lags = 0 if noise_lags is None else check_int_range(noise_lags, "noise_lags", 0)
     weights_all, updates_all, grads_all = trace.weights[:, keep], trace.updates[:, keep], trace.gradients[:, keep]

@@ -33,7 +33,7 @@ from scipy import stats as sps
 
 from .. import io
 from .._validation import check_finite_positive, check_int_range
-from ..adapter import CLOSURES, CoordinateModel, layer_dynamics, step_duration
+from ..adapter import CLOSURES, CoordinateModel, consecutive_pieces, layer_dynamics, step_duration
 from ..density import Grid, gaussian_density, solve_fokker_planck
 from ..domains import Box
 from ..learning.data import ib_dataset, split_indices
@@ -380,7 +380,7 @@ def _predict(config: LayersConfig, stats: GradientStatistics, closure: str, cali
                          horizon=float((trace.epochs[-1] - 1) * unit_epoch), frame="centred", noise_lags=lags,
                          piece_epochs=config.block)
     # Compare at the first epoch of every traced block.
-    first = np.flatnonzero(_block_starts(trace.epochs, config.block))
+    first = np.array([piece[0] for piece in consecutive_pieces(trace.epochs, config.block)])
     epochs = trace.epochs[first]
     weights_at = trace.weights[:, first]
     t_eval = (epochs - 1) * unit_epoch
@@ -451,17 +451,6 @@ def _predict(config: LayersConfig, stats: GradientStatistics, closure: str, cali
     return {"lay": lay, "models": models, "metrics": metrics, "empirical": empirical, "epochs": epochs,
             "t_eval": t_eval, "figure_epochs": epochs[figure_epochs], "densities": np.array(densities),
             "density_x": np.array(grids), "particles": np.array(samples) if samples else None, "dt": dt}
-
-
-def _block_starts(epochs: np.ndarray, block: int) -> np.ndarray:
-    """Mask of the first epoch of every piece (runs of consecutive epochs cut every ``block``)."""
-    mask = np.zeros(epochs.size, bool)
-    run_start = 0
-    for i in range(epochs.size):
-        if i == 0 or epochs[i] != epochs[i - 1] + 1:
-            run_start = i
-        mask[i] = (i - run_start) % block == 0
-    return mask
 
 
 def _figure_epochs(epochs: np.ndarray) -> np.ndarray:
