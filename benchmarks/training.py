@@ -10,7 +10,9 @@ PyTorch one network at a time in an ordinary training loop. Runs alternate
 
 A third row measures what the adapter's weight trace costs: the same training with every
 epoch traced (weights, per-step gradients and updates kept) and, closer to use, with the
-log-spaced blocks of ``ib-physics layers`` (16 blocks of 3 epochs in 1000).
+log-spaced blocks of ``ib-physics layers`` (16 blocks of 3 epochs in 1000); the last row
+adds a second, independent minibatch gradient to every traced step of those blocks
+(``trace_second_batch``, the input of the adapter's paired-batch noise).
 
     python benchmarks/training.py [--epochs 100] [--replicas 10] [--pairs 3]
 """
@@ -29,7 +31,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 
-def ours(epochs: int, replicas: int, trace: str = "none") -> tuple[float, np.ndarray]:
+def ours(epochs: int, replicas: int, trace: str = "none", second: bool = False) -> tuple[float, np.ndarray]:
     from ib_physics.experiments.layers import traced_epochs
     from ib_physics.learning import Architecture, Trainer, ib_dataset, split_indices
 
@@ -42,7 +44,7 @@ def ours(epochs: int, replicas: int, trace: str = "none") -> tuple[float, np.nda
     else:
         traced = ()
     trainer = Trainer(arch=Architecture(), x=data.x[train], y=data.y[train], replicas=replicas, seed=1, threads=1,
-                      trace_epochs=traced)
+                      trace_epochs=traced, trace_second_batch=second)
     t0 = time.perf_counter()
     trainer.run(epochs)
     return (time.perf_counter() - t0) / (epochs * replicas), trainer.params[0]
@@ -93,17 +95,19 @@ def main() -> None:
     print(f"# {platform.processor() or platform.machine()}, Python {platform.python_version()}, "
           f"torch {torch.__version__}, one thread each")
     ours(2, 1)  # compile
-    a, b, c, e = [], [], [], []
+    a, b, c, e, s = [], [], [], [], []
     for _ in range(args.pairs):
         t_ours, p_ours = ours(args.epochs, args.replicas)
         t_torch, p_torch = pytorch(args.epochs, args.torch_networks)
         t_every, p_every = ours(args.epochs, args.replicas, "every")
         t_blocks, _ = ours(args.epochs, args.replicas, "blocks")
+        t_second, p_second = ours(args.epochs, args.replicas, "blocks", second=True)
+        s.append(t_second)
         a.append(t_ours)
         b.append(t_torch)
         c.append(t_every)
         e.append(t_blocks)
-    if not np.array_equal(p_every, p_ours):
+    if not (np.array_equal(p_every, p_ours) and np.array_equal(p_second, p_ours)):
         raise AssertionError("tracing changed the training")
     agree = float(np.max(np.abs(p_ours - p_torch)))
     print(f"same weights after {args.epochs} epochs: max |difference| = {agree:.1e}")
@@ -117,6 +121,9 @@ def main() -> None:
           f"trace cost +{100 * (mc / mo - 1):.0f} % |")
     print(f"| ib_physics, traced blocks as in `layers` | {1e3 * me:.3f} | {mt / me:.1f}x faster; "
           f"trace cost +{100 * (me / mo - 1):.0f} % |")
+    ms = statistics.median(s)
+    print(f"| ib_physics, traced blocks with a second minibatch | {1e3 * ms:.3f} | {mt / ms:.1f}x faster; "
+          f"trace cost +{100 * (ms / mo - 1):.0f} % |")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,9 @@ where the tilde is the deviation from the replicas' mean at the same step (``noi
 "ensemble"``: the regression of the replicas' increments on their displacements gives the
 stiffness k, its residual the noise given the state), or, for a single run, the deviation
 from the run's own mean over the epoch's steps (``noise="batches"``: the convention of
-Saxe et al.'s ibsgd; no stiffness). Closures:
+Saxe et al.'s ibsgd; no stiffness). With a second minibatch gradient g' recorded at every
+traced step (``trace_second_batch``) ``noise="pairs"`` takes ε = −η (g − g')/√2 instead:
+its variance is η² Cov_b g given the weights, whatever the ensemble's spread. Closures:
 
 * ``"mean-field"``: a(t) = ā(t), the coefficients measured along the ensemble-mean
   trajectory, independent of position;
@@ -66,7 +68,7 @@ __all__ = ["TIME_UNITS", "SOURCES", "CLOSURES", "NOISE_ESTIMATES", "FRAMES", "Co
 TIME_UNITS = ("step", "sme", "epoch")
 SOURCES = ("updates", "gradients")
 CLOSURES = ("mean-field", "linear")
-NOISE_ESTIMATES = ("ensemble", "batches")
+NOISE_ESTIMATES = ("ensemble", "batches", "pairs")
 FRAMES = ("absolute", "centred")
 #: Smallest diffusion handed to a Dynamics, relative to the coordinate's largest: a piece without
 #: positive noise (one batch holding the whole training set; a Green–Kubo sum that cancels under
@@ -286,7 +288,8 @@ def _parse_coordinates(coordinates: Any, statistics: GradientStatistics,
     return out
 
 
-def _fit(x: np.ndarray, dx: np.ndarray, noise: str, lags: int = 0) -> dict[str, np.ndarray]:
+def _fit(x: np.ndarray, dx: np.ndarray, noise: str, lags: int = 0,
+         pair: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Per coordinate: mean increment, regression slope, noise variance and kurtosis.
 
     ``x`` and ``dx``: (R, n, C) coordinate before each of n consecutive steps and its increment.
@@ -294,9 +297,25 @@ def _fit(x: np.ndarray, dx: np.ndarray, noise: str, lags: int = 0) -> dict[str, 
     residuals' autocovariance (what a long run of correlated steps diffuses, e.g. under momentum),
     and the residuals are deviations from the replicas' mean only (see below); the slope is still
     reported, but momentum biases it towards negative stiffness.
+
+    ``noise="pairs"``: ``pair`` (R, n, C) holds −η (g − g')/√2 of two independent minibatches
+    at the same weights, whose second moment is the minibatch noise given the state; its
+    excess kurtosis is half a single batch's, hence the factor 2 below.
     """
     R, n_b, _ = x.shape
     drift = dx.mean(axis=(0, 1))
+    if noise == "pairs":
+        stiffness = np.full(drift.shape, np.nan)
+        if R >= 3:
+            xt = x - x.mean(axis=0)
+            sxx = (xt * xt).sum(axis=(0, 1))
+            sxy = (xt * (dx - dx.mean(axis=0))).sum(axis=(0, 1))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                stiffness = -np.where(sxx > 0, sxy / sxx, 0.0)
+        m2 = (pair * pair).mean(axis=(0, 1))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            kurt = np.where(m2 > 0, 2.0 * ((pair**4).mean(axis=(0, 1)) / m2**2 - 3.0), 0.0)
+        return {"drift": drift, "stiffness": stiffness, "noise": m2, "kurtosis": kurt, "resid": pair}
     if noise == "ensemble":
         xt = x - x.mean(axis=0)
         dxt = dx - dx.mean(axis=0)
@@ -335,9 +354,11 @@ def consecutive_pieces(epochs: np.ndarray, longest: int | None = None) -> list[n
     return [run[i:i + longest] for run in runs for i in range(0, run.size, longest)]
 
 
-def _noise_vectors(dw: np.ndarray, noise: str) -> tuple[np.ndarray, int]:
+def _noise_vectors(dw: np.ndarray, noise: str, pair: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """Residual weight increments (R, n_b, W) whose covariance is the noise, and their dof."""
     R, n_b, _ = dw.shape
+    if noise == "pairs":
+        return pair, R * n_b
     if noise == "ensemble":
         return dw - dw.mean(axis=0), n_b * (R - 1)
     return dw - dw.mean(axis=1, keepdims=True), R * (n_b - 1)
@@ -381,8 +402,14 @@ def layer_dynamics(statistics: GradientStatistics, *, coordinates: Any = ("norm"
     closure : {"mean-field", "linear"}
     sampling : str, optional
         The minibatch sampling the caller assumes; must equal the statistics' own.
-    noise : {"ensemble", "batches"}, optional
-        Default "ensemble" with >= 3 replicas, else "batches".
+    noise : {"ensemble", "batches", "pairs"}, optional
+        How the noise given the state is estimated: "ensemble", the residual of the replicas'
+        increments about their mean (after the linear regression on their displacement);
+        "batches", one run's steps about their mean over the piece; "pairs", two independent
+        minibatch gradients at the same weights (a trace recorded with ``trace_second_batch``):
+        Cov[−η(g − g')]/2 = η² Cov_b g exactly, free of the ensemble's spread and of any
+        regression. "pairs" describes the SGD step −ηg: with ``source="updates"`` it needs
+        an SGD run. Default "ensemble" with >= 3 replicas, else "batches".
     discrete_correction : bool
         Match each piece to the discrete map (linear closure only).
     until : int, optional
@@ -441,8 +468,20 @@ def layer_dynamics(statistics: GradientStatistics, *, coordinates: Any = ("norm"
         raise ValueError(f"`noise`='ensemble' needs >= 3 replicas, got {R}.")
     if noise == "batches" and statistics.steps_per_epoch < 2:
         raise ValueError("`noise`='batches' needs >= 2 steps per epoch.")
-    if closure == "linear" and noise != "ensemble":
-        raise ValueError("closure='linear' estimates its stiffness across replicas: it needs noise='ensemble'.")
+    if noise == "pairs":
+        if statistics.trace.second_gradients is None:
+            raise ValueError("`noise`='pairs' needs second-minibatch gradients in the trace: record with "
+                             "`trace_second_batch=True`.")
+        if source == "updates" and statistics.optimizer.lower() != "sgd":
+            raise ValueError(f"`noise`='pairs' gives the noise of the SGD step −ηg; the updates of a "
+                             f"{statistics.optimizer!r} run are not that step: use source='gradients' or "
+                             "noise='ensemble'.")
+        if noise_lags:
+            raise ValueError("`noise_lags` sums the memory of consecutive updates; paired minibatches have none "
+                             "(use noise='ensemble' for momentum).")
+    if closure == "linear" and (noise == "batches" or R < 3):
+        raise ValueError("closure='linear' estimates its stiffness across replicas: it needs >= 3 replicas and "
+                         "noise='ensemble' or 'pairs'.")
     if isinstance(layers, str):
         layers = (layers,)
     layer_names = tuple(statistics.layer_names) if layers is None else tuple(layers)
@@ -477,6 +516,10 @@ def layer_dynamics(statistics: GradientStatistics, *, coordinates: Any = ("norm"
     updates = [joined(updates_all, b) for b in blocks]
     grads = [joined(grads_all, b) for b in blocks]
     increments = updates if source == "updates" else [-eta * g for g in grads]
+    pairs = None
+    if noise == "pairs":
+        second_all = trace.second_gradients[:, keep]
+        pairs = [-eta * (g - joined(second_all, b)) / np.sqrt(2.0) for g, b in zip(grads, blocks)]
     dt = step_duration(statistics, time_unit)
     starts = (epochs - 1) * n_b * dt
     S, L = epochs.size, statistics.n_layers
@@ -501,7 +544,7 @@ def layer_dynamics(statistics: GradientStatistics, *, coordinates: Any = ("norm"
     growth = {}  # layer -> (S,) c per step; (S, R, n_b) c / rho
     directions = {}
     for j in range(S):
-        resid, dof = _noise_vectors(increments[j], noise)
+        resid, dof = _noise_vectors(increments[j], noise, None if pairs is None else pairs[j])
         blocks = [resid[..., sl].reshape(-1, sl.stop - sl.start) for sl in slices]
         covs = [b.T @ b / dof for b in blocks]
         tr = np.array([np.trace(c) for c in covs])
@@ -552,12 +595,13 @@ def layer_dynamics(statistics: GradientStatistics, *, coordinates: Any = ("norm"
         sl = slices[l]
         samples = [_coordinate_samples(kind, index, before[j][..., sl], increments[j][..., sl],
                                        (grads if source == "updates" else updates)[j][..., sl], eta, source,
-                                       directions.get(l), layer) for j in range(S)]
+                                       directions.get(l), layer, None if pairs is None else pairs[j][..., sl])
+                   for j in range(S)]
         name = samples[0][3]
         u = samples[0][4]
         # Lags fit inside a piece: a piece of n steps sums at most n - 1 of them.
-        fits = [_fit(x, dx, noise, min(lags, x.shape[1] - 1)) for x, dx, _, _, _ in samples]
-        others = [_fit(x, do, noise, min(lags, x.shape[1] - 1)) for x, _, do, _, _ in samples]
+        fits = [_fit(x, dx, noise, min(lags, x.shape[1] - 1), p) for x, dx, _, _, _, p in samples]
+        others = [_fit(x, do, noise, min(lags, x.shape[1] - 1), p) for x, _, do, _, _, p in samples]
         per_step = {k: np.array([f[k][0] for f in fits]) for k in ("drift", "stiffness", "noise", "kurtosis")}
         other = {k: np.array([f[k][0] for f in others]) for k in ("drift", "noise")}
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -629,26 +673,31 @@ def layer_dynamics(statistics: GradientStatistics, *, coordinates: Any = ("norm"
 
 
 def _coordinate_samples(kind: str, index: int | None, before: np.ndarray, inc: np.ndarray, inc_other_raw: np.ndarray,
-                        eta: float, source: str, u: np.ndarray | None,
-                        layer: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, np.ndarray | None]:
-    """Coordinate before each step and its increments from this source and from the other one.
+                        eta: float, source: str, u: np.ndarray | None, layer: str,
+                        pair: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+    """Coordinate before each step, its increments from this source and from the other one, its
+    name, its direction, and the coordinate's component of the paired-batch noise (or None).
 
     Inputs (R, n, d_l) over n consecutive steps; outputs (R, n, 1), one column for :func:`_fit`.
+    The norm's noise component is ŵ·ξ, its linear part (the Itô term changes the mean only).
     """
     other = -eta * inc_other_raw if source == "updates" else inc_other_raw
     if kind == "weight":
         x, dx, do = before[..., index], inc[..., index], other[..., index]
+        p = None if pair is None else pair[..., index]
         name = f"{layer}[{index}]"
     elif kind == "norm":
         rho = np.linalg.norm(before, axis=-1)
         x = rho
         dx = np.linalg.norm(before + inc, axis=-1) - rho
         do = np.linalg.norm(before + other, axis=-1) - rho
+        p = None if pair is None else np.einsum("rni,rni->rn", before, pair) / rho
         name = f"|{layer}|"
     else:
         x, dx, do = before @ u, inc @ u, other @ u
+        p = None if pair is None else pair @ u
         name = f"u.{layer}"
-    return _columns(x), _columns(dx), _columns(do), name, u
+    return _columns(x), _columns(dx), _columns(do), name, u, (None if p is None else _columns(p))
 
 
 def _columns(a: np.ndarray) -> np.ndarray:

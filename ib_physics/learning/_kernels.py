@@ -32,6 +32,10 @@ RESHUFFLED, FIXED, IID, SUBSET = 0, 1, 2, 3
 SHUFFLE_TAG = np.uint64(0x20000000)
 IID_TAG = np.uint64(0x20000001)
 SUBSET_TAG = np.uint64(0x20000002)
+#: Tags of the traced second minibatch (independent of the step's own batch): i.i.d. rows
+#: under i.i.d. sampling, else a fresh subset (the marginal law of one reshuffled batch).
+SECOND_IID_TAG = np.uint64(0x20000003)
+SECOND_SUBSET_TAG = np.uint64(0x20000004)
 
 
 @kernel
@@ -70,20 +74,50 @@ def fill_batch(order, picks, sampling, epoch, b, batch_size, replica, k0, k1):
         for s in range(m):
             picks[s] = order[start + s]
         return m
-    base = (np.uint64(epoch) << np.uint64(20))
     if sampling == IID:
+        draw_rows(order, picks, True, epoch, start, m, replica, IID_TAG, k0, k1)
+    else:
+        draw_rows(order, picks, False, epoch, start, m, replica, SUBSET_TAG, k0, k1)
+    return m
+
+
+@kernel
+def fill_second_batch(order, picks, sampling, epoch, b, batch_size, replica, k0, k1):
+    """An independent minibatch of step ``b``'s size into ``picks`` (``order`` is scratch); returns m.
+
+    I.i.d. rows under i.i.d. sampling, else a fresh uniform subset: the law of one step's
+    batch in every mode but "fixed", drawn from its own stream.
+    """
+    n = order.size
+    start = b * batch_size
+    m = min(n, start + batch_size) - start
+    if sampling == IID:
+        draw_rows(order, picks, True, epoch, start, m, replica, SECOND_IID_TAG, k0, k1)
+    else:
+        draw_rows(order, picks, False, epoch, start, m, replica, SECOND_SUBSET_TAG, k0, k1)
+    return m
+
+
+@kernel
+def draw_rows(order, picks, with_replacement, epoch, start, m, replica, tag, k0, k1):
+    """m rows into ``picks``: uniform with replacement, or distinct by a partial Fisher–Yates
+    shuffle of ``order`` (reset to the identity). Word j of the draw is counter
+    ``(epoch << 20 | (start + j) // 2, replica, tag)``."""
+    n = order.size
+    base = (np.uint64(epoch) << np.uint64(20))
+    if with_replacement:
         for s in range(m):
             j = start + s
-            wa, wb = philox_words(base | np.uint64(j >> 1), np.uint64(replica), IID_TAG, k0, k1)
+            wa, wb = philox_words(base | np.uint64(j >> 1), np.uint64(replica), tag, k0, k1)
             w = wa if (j & 1) == 0 else wb
             i = int(_to_unit(w) * n)
             picks[s] = i if i < n else n - 1
-        return m
+        return
     for i in range(n):
         order[i] = i
     for s in range(m):
         j = start + s
-        wa, wb = philox_words(base | np.uint64(j >> 1), np.uint64(replica), SUBSET_TAG, k0, k1)
+        wa, wb = philox_words(base | np.uint64(j >> 1), np.uint64(replica), tag, k0, k1)
         w = wa if (j & 1) == 0 else wb
         k = s + int(_to_unit(w) * (n - s))
         if k > n - 1:
@@ -92,7 +126,6 @@ def fill_batch(order, picks, sampling, epoch, b, batch_size, replica, k0, k1):
         order[s] = order[k]
         order[k] = tmp
         picks[s] = order[s]
-    return m
 
 
 @inline_kernel
@@ -241,7 +274,7 @@ def gradient_scratch(layers: np.ndarray, batch: int) -> tuple[np.ndarray, ...]:
 def train_epochs(params, adam_m, adam_v, steps, x, y, layers, activation, optimizer, lr, beta1, beta2, eps,
                  batch_size, sampling, k0, k1, epoch0, n_epochs, r0, r1, replica_offset,
                  grad_mean, grad_std, update_mean, update_std, weight_norm, epoch_loss,
-                 trace_slot, weight_index, trace_weights, trace_gradients, trace_updates):
+                 trace_slot, weight_index, trace_weights, trace_gradients, trace_updates, trace_second):
     """Train replicas [r0, r1) for epochs epoch0 .. epoch0 + n_epochs - 1, in place.
 
     Row r is replica ``r + replica_offset`` of a study: that global index keys its batches.
@@ -254,7 +287,9 @@ def train_epochs(params, adam_m, adam_v, steps, x, y, layers, activation, optimi
     Trace: where ``trace_slot[e] >= 0`` the weights ``params[r, weight_index]`` at the
     epoch's start go to ``trace_weights[r, slot]`` (R, S, W) and every step's weight
     gradient and applied weight update to ``trace_gradients[r, slot, b]`` and
-    ``trace_updates[r, slot, b]`` (R, S, n_b, W).
+    ``trace_updates[r, slot, b]`` (R, S, n_b, W); where ``trace_second`` has n_b steps, the
+    gradient of an independent minibatch (:func:`fill_second_batch`) at the same weights
+    goes to ``trace_second[r, slot, b]``.
     """
     n = x.shape[0]
     n_layers = layers.shape[0]
@@ -277,6 +312,9 @@ def train_epochs(params, adam_m, adam_v, steps, x, y, layers, activation, optimi
     order = np.zeros(n, np.int64)
     picks = np.zeros(batch, np.int64)
     n_batches = (n + batch_size - 1) // batch_size
+    second = trace_second.shape[2] == n_batches
+    g2 = np.zeros(n_params if second else 0)
+    order2 = np.zeros(n if second else 0, np.int64)
     for r in range(r0, r1):
         p = params[r]
         replica = r + replica_offset
@@ -298,6 +336,11 @@ def train_epochs(params, adam_m, adam_v, steps, x, y, layers, activation, optimi
                 m = fill_batch(order, picks, sampling, epoch, b, batch_size, replica, k0, k1)
                 loss += batch_gradient(p, x, y, picks, 0, m, layers, activation, acts, pre, delta,
                                        delta_prev, g)
+                if slot >= 0 and second:
+                    fill_second_batch(order2, picks, sampling, epoch, b, batch_size, replica, k0, k1)
+                    batch_gradient(p, x, y, picks, 0, m, layers, activation, acts, pre, delta, delta_prev, g2)
+                    for q in range(n_traced):
+                        trace_second[r, slot, b, q] = g2[weight_index[q]]
                 steps[r] += 1
                 t = steps[r]
                 count = b + 1.0

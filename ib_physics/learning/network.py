@@ -193,19 +193,28 @@ class WeightTrace:
     gradients, updates : numpy.ndarray, shape (R, S, n_b, W)
         The minibatch gradient of step b of the epoch (at the weights before the step)
         and the weight change the optimiser applied in that step.
+    second_gradients : numpy.ndarray, shape (R, S, n_b, W), optional
+        The gradient of a second, independent minibatch of the same size at the same
+        weights (not applied): ``gradients - second_gradients`` has covariance 2 Cov_b g
+        given the weights, the minibatch noise free of the ensemble's spread.
     """
 
     epochs: np.ndarray
     weights: np.ndarray
     gradients: np.ndarray
     updates: np.ndarray
+    second_gradients: np.ndarray | None = None
 
     @staticmethod
     def concatenate(parts: Sequence["WeightTrace"]) -> "WeightTrace":
         """Join traces of consecutive epoch ranges (empty parts allowed)."""
         if not parts:
             raise ValueError("nothing to concatenate")
+        seconds = [p.second_gradients for p in parts]
+        if any(s is None for s in seconds) and not all(s is None for s in seconds):
+            raise ValueError("parts with and without `second_gradients` cannot be joined.")
         return WeightTrace(epochs=np.concatenate([p.epochs for p in parts]),
+                           second_gradients=None if seconds[0] is None else np.concatenate(seconds, axis=1),
                            **{name: np.concatenate([getattr(p, name) for p in parts], axis=1)
                               for name in ("weights", "gradients", "updates")})
 
@@ -240,6 +249,11 @@ class Trainer:
         differ only in their minibatches).
     trace_epochs : sequence of int
         Epochs (1-based) at which :class:`WeightTrace` data are kept (see :meth:`trace`).
+    trace_second_batch : bool
+        At traced epochs also evaluate, before every step, the gradient of a second
+        independent minibatch (its own random stream; i.i.d. rows under "iid", else a fresh
+        subset) at the same weights; it is recorded, never applied. Traced epochs then
+        cost about twice as much.
     threads : int, optional
     """
 
@@ -258,6 +272,7 @@ class Trainer:
     first_replica: int = 0
     shared_initialization: bool = False
     trace_epochs: Sequence[int] = ()
+    trace_second_batch: bool = False
     threads: int | None = None
     params: np.ndarray = field(init=False)
     adam_m: np.ndarray = field(init=False)
@@ -300,6 +315,8 @@ class Trainer:
         if not isinstance(self.shared_initialization, (bool, np.bool_)):
             raise TypeError(f"`shared_initialization` must be True or False, got {self.shared_initialization!r}.")
         self.trace_epochs = _check_epochs(self.trace_epochs, "trace_epochs")
+        if not isinstance(self.trace_second_batch, (bool, np.bool_)):
+            raise TypeError(f"`trace_second_batch` must be True or False, got {self.trace_second_batch!r}.")
         self._threads = resolve_threads(self.threads)
         _, self._k0, self._k1 = philox_key(check_int_range(self.seed, "seed", 0))
         r0 = self.first_replica
@@ -333,13 +350,15 @@ class Trainer:
         slots = np.full(n_epochs, -1, dtype=np.int64)
         slots[traced - first] = np.arange(traced.size)
         W = self._weight_index.size
-        needed = 8.0 * R * traced.size * W * (2 * self.batches_per_epoch + 1)
+        n_b = self.batches_per_epoch
+        per_step = 3 if self.trace_second_batch else 2
+        needed = 8.0 * R * traced.size * W * (per_step * n_b + 1)
         if needed > 2.0**34:
             raise ValueError(f"`trace_epochs` would keep {needed / 2**30:.1f} GiB for {traced.size} epochs of "
                              f"{R} replicas (at most 16 GiB): trace fewer epochs or replicas.")
         trace = WeightTrace(epochs=traced, weights=np.zeros((R, traced.size, W)),
-                            gradients=np.zeros((R, traced.size, self.batches_per_epoch, W)),
-                            updates=np.zeros((R, traced.size, self.batches_per_epoch, W)))
+                            gradients=np.zeros((R, traced.size, n_b, W)), updates=np.zeros((R, traced.size, n_b, W)),
+                            second_gradients=np.zeros((R, traced.size, n_b, W)) if self.trace_second_batch else None)
         work = partial(self._train_range, n_epochs, out, loss, slots, trace)
         with ThreadRunner(self._threads) as runner:
             interrupted = runner.run_all(work, 0, self.replicas)
@@ -360,15 +379,17 @@ class Trainer:
             float(self.beta1), float(self.beta2), float(self.eps), int(self.batch_size), SAMPLINGS[self.batches],
             np.uint64(self._k0), np.uint64(self._k1), self.epoch, n_epochs, a, b, self.first_replica,
             out["grad_mean"], out["grad_std"], out["update_mean"], out["update_std"], out["weight_norm"], loss,
-            slots, self._weight_index, trace.weights, trace.gradients, trace.updates)
+            slots, self._weight_index, trace.weights, trace.gradients, trace.updates,
+            trace.second_gradients if trace.second_gradients is not None else np.zeros((0, 0, 0, 0)))
 
     def trace(self) -> WeightTrace:
         """The :class:`WeightTrace` of every traced epoch trained so far (S may be 0)."""
         if not self._trace_parts:
             W = self._weight_index.size
+            steps = np.zeros((self.replicas, 0, self.batches_per_epoch, W))
             return WeightTrace(epochs=np.zeros(0, np.int64), weights=np.zeros((self.replicas, 0, W)),
-                               gradients=np.zeros((self.replicas, 0, self.batches_per_epoch, W)),
-                               updates=np.zeros((self.replicas, 0, self.batches_per_epoch, W)))
+                               gradients=steps, updates=steps.copy(),
+                               second_gradients=steps.copy() if self.trace_second_batch else None)
         return WeightTrace.concatenate(self._trace_parts)
 
     def per_sample_statistics(self) -> tuple[np.ndarray, np.ndarray]:
@@ -423,6 +444,21 @@ class Trainer:
             out.append(picks[:m].copy())
         return out
 
+    def second_batch_indices(self, replica: int, epoch: int) -> list[np.ndarray]:
+        """The rows of the second minibatch of every step of ``epoch`` (0-based) for replica
+        ``replica`` (see ``trace_second_batch``), in step order."""
+        check_int_range(replica, "replica", 0, self.replicas - 1)
+        check_int_range(epoch, "epoch", 0, 2**40)
+        n = self.x.shape[0]
+        order = np.zeros(n, np.int64)
+        picks = np.zeros(min(self.batch_size, n), np.int64)
+        out = []
+        for b in range(self.batches_per_epoch):
+            m = _kernels.fill_second_batch(order, picks, SAMPLINGS[self.batches], epoch, b, int(self.batch_size),
+                                           replica + self.first_replica, np.uint64(self._k0), np.uint64(self._k1))
+            out.append(picks[:m].copy())
+        return out
+
     def outputs(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Every layer's outputs and pre-activations for inputs ``x`` (n, d), each (R, n, Σ widths[1:])."""
         x = np.ascontiguousarray(x, dtype=np.float64)
@@ -448,6 +484,8 @@ class Trainer:
             trace = self.trace()
             state.update(trace_epochs=trace.epochs, trace_weights=trace.weights,
                          trace_gradients=trace.gradients, trace_updates=trace.updates)
+            if trace.second_gradients is not None:
+                state["trace_second_gradients"] = trace.second_gradients
         return state
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -462,7 +500,9 @@ class Trainer:
         if "trace_epochs" in state and len(state["trace_epochs"]):
             self._trace_parts.append(WeightTrace(
                 epochs=np.asarray(state["trace_epochs"], np.int64), weights=np.asarray(state["trace_weights"]),
-                gradients=np.asarray(state["trace_gradients"]), updates=np.asarray(state["trace_updates"])))
+                gradients=np.asarray(state["trace_gradients"]), updates=np.asarray(state["trace_updates"]),
+                second_gradients=(np.asarray(state["trace_second_gradients"])
+                                  if "trace_second_gradients" in state else None)))
 
 
 def _check_epochs(value: Any, name: str) -> tuple[int, ...]:

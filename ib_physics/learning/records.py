@@ -20,6 +20,7 @@ File layout (group ``statistics`` of a file, or any group passed to
             producer
     epochs (E,)  grad_mean grad_std update_mean update_std weight_norm (R, E, L)  loss (R, E)
     trace/ (optional)  epochs (S,)  weights (R, S, W)  gradients updates (R, S, n_b, W)
+                       second_gradients (R, S, n_b, W) (optional: a second minibatch per step)
 
 W = Σ_l layer_sizes[l]: layer l's weights are the block after the earlier layers'.
 Any tool can write such a file from plain arrays (:meth:`GradientStatistics.from_arrays`).
@@ -149,6 +150,8 @@ class GradientStatistics:
         epochs = _epoch_axis(t.epochs, "trace.epochs")
         R, S, W, n_b = self.replicas, epochs.size, sum(self.layer_sizes), self.steps_per_epoch
         shapes = {"weights": (R, S, W), "gradients": (R, S, n_b, W), "updates": (R, S, n_b, W)}
+        if t.second_gradients is not None:
+            shapes["second_gradients"] = (R, S, n_b, W)
         for name, shape in shapes.items():
             arr = np.asarray(getattr(t, name))
             if arr.shape != shape:
@@ -193,7 +196,8 @@ class GradientStatistics:
         if self.trace is not None:
             t = self.trace
             trace = WeightTrace(epochs=t.epochs, weights=t.weights[idx], gradients=t.gradients[idx],
-                                updates=t.updates[idx])
+                                updates=t.updates[idx],
+                                second_gradients=None if t.second_gradients is None else t.second_gradients[idx])
         return self._with(stats=stats, trace=trace)
 
     def _with(self, **changes: Any) -> "GradientStatistics":
@@ -227,13 +231,14 @@ class GradientStatistics:
                     update_std: Any | None = None, weight_norm: Any | None = None, loss: Any | None = None,
                     trace_epochs: Any | None = None, trace_weights: Any | None = None,
                     trace_gradients: Any | None = None, trace_updates: Any | None = None,
-                    shared_initialization: bool = False, seed: int | None = None,
+                    trace_second_gradients: Any | None = None, shared_initialization: bool = False, seed: int | None = None,
                     producer: str = "arrays") -> "GradientStatistics":
         """Statistics from plain arrays (any training tool).
 
         Per-epoch arrays have shape (R, E, L), or (E, L) for one replica. Missing update
         statistics default to η times the gradient ones (plain SGD), a missing weight norm or
-        loss to zeros. Trace arrays as in :class:`WeightTrace` (all four or none).
+        loss to zeros. Trace arrays as in :class:`WeightTrace` (all four or none, and
+        optionally ``trace_second_gradients``).
         """
         def per_epoch(value: Any, name: str) -> np.ndarray:
             try:
@@ -265,7 +270,11 @@ class GradientStatistics:
                 raise TypeError(f"`trace_epochs` must be integers, got {te.dtype}.")
             trace = WeightTrace(epochs=te.astype(np.int64), weights=np.asarray(trace_weights, dtype=float),
                                 gradients=np.asarray(trace_gradients, dtype=float),
-                                updates=np.asarray(trace_updates, dtype=float))
+                                updates=np.asarray(trace_updates, dtype=float),
+                                second_gradients=(None if trace_second_gradients is None
+                                                  else np.asarray(trace_second_gradients, dtype=float)))
+        elif trace_second_gradients is not None:
+            raise ValueError("`trace_second_gradients` needs the rest of the trace (`trace_epochs`, ...).")
         return cls(layer_names=layer_names, layer_sizes=layer_sizes, learning_rate=eta, batch_size=batch_size,
                    n_train=n_train, steps_per_epoch=steps_per_epoch, sampling=sampling, optimizer=optimizer,
                    stats=stats, trace=trace, shared_initialization=shared_initialization, seed=seed,
@@ -310,6 +319,8 @@ def write_statistics(group: Any, statistics: GradientStatistics, *, trace: bool 
         t = group.create_group("trace")
         io.write_arrays(t, {"epochs": s.trace.epochs, "weights": s.trace.weights, "gradients": s.trace.gradients,
                             "updates": s.trace.updates})
+        if s.trace.second_gradients is not None:
+            io.write_arrays(t, {"second_gradients": s.trace.second_gradients})
 
 
 def _text(value: Any) -> str:
@@ -329,7 +340,8 @@ def read_statistics(group: Any) -> GradientStatistics:
     if "trace" in group:
         t = group["trace"]
         trace = WeightTrace(epochs=t["epochs"][()].astype(np.int64), weights=t["weights"][()],
-                            gradients=t["gradients"][()], updates=t["updates"][()])
+                            gradients=t["gradients"][()], updates=t["updates"][()],
+                            second_gradients=t["second_gradients"][()] if "second_gradients" in t else None)
     seed = int(a.get("seed", -1))
     return GradientStatistics(
         layer_names=names, layer_sizes=[int(v) for v in a["layer_sizes"]], learning_rate=float(a["learning_rate"]),

@@ -30,7 +30,7 @@ Example
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -77,10 +77,16 @@ class GradientRecorder:
         the built-in statistics).
     trace_epochs : sequence of int
         Epochs (1-based) at which weights, per-step gradients and updates are kept.
+    second_loss : callable, optional
+        ``second_loss()`` returns the loss (a scalar tensor) of the model on a second,
+        independent minibatch, drawn as the loader draws its batches. At traced epochs
+        the recorder calls it before every optimiser step and keeps its gradient at the
+        step's weights (``torch.autograd.grad``: nothing is accumulated into ``.grad``
+        and nothing is applied), the input of the adapter's ``noise="pairs"``.
     """
 
     def __init__(self, model: Any, optimizer: Any, *, layers: Mapping[str, Any] | None = None,
-                 trace_epochs: Any = ()) -> None:
+                 trace_epochs: Any = (), second_loss: Callable[[], Any] | None = None) -> None:
         import torch
 
         if not isinstance(model, torch.nn.Module):
@@ -95,9 +101,13 @@ class GradientRecorder:
         self.names = tuple(layers)
         self._params = tuple(layers.values())
         self.trace_epochs = _check_epochs(trace_epochs, "trace_epochs")
+        if second_loss is not None and not callable(second_loss):
+            raise TypeError(f"`second_loss` must be a callable returning a loss, got {type(second_loss).__name__}.")
+        self._second_loss = second_loss
         self._before: list[np.ndarray] = []
         self._epochs: list[dict[str, np.ndarray]] = []
-        self._trace: dict[str, list[Any]] = {"epochs": [], "weights": [], "gradients": [], "updates": []}
+        self._trace: dict[str, list[Any]] = {"epochs": [], "weights": [], "gradients": [], "updates": [],
+                                             "second_gradients": []}
         self._reset()
         self._optimizer = optimizer
         self._steps_per_epoch = 1
@@ -116,6 +126,7 @@ class GradientRecorder:
         self._tracing = (len(self._epochs) + 1) in self.trace_epochs
         self._step_gradients: list[np.ndarray] = []
         self._step_updates: list[np.ndarray] = []
+        self._step_second: list[np.ndarray] = []
         self._start_weights: np.ndarray | None = None
 
     def _pre_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
@@ -136,6 +147,18 @@ class GradientRecorder:
             if self._start_weights is None:
                 self._start_weights = np.concatenate(self._before)
             self._step_gradients.append(np.concatenate(grads))
+            if self._second_loss is not None:
+                self._step_second.append(self._second_gradient())
+
+    def _second_gradient(self) -> np.ndarray:
+        import torch
+
+        loss = self._second_loss()
+        if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+            raise TypeError(f"`second_loss()` must return a scalar tensor, got {type(loss).__name__}.")
+        grads = torch.autograd.grad(loss, self._params, allow_unused=True)
+        return np.concatenate([np.zeros(int(p.numel())) if g is None else g.detach().to("cpu").double().numpy().ravel()
+                               for g, p in zip(grads, self._params)])
 
     def _post_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         k = self._count
@@ -176,6 +199,8 @@ class GradientRecorder:
             self._trace["weights"].append(self._start_weights)
             self._trace["gradients"].append(np.array(self._step_gradients))
             self._trace["updates"].append(np.array(self._step_updates))
+            if self._second_loss is not None:
+                self._trace["second_gradients"].append(np.array(self._step_second))
         self._epochs.append(row)
         self._steps_per_epoch = n
         self._reset()
@@ -202,7 +227,9 @@ class GradientRecorder:
             trace = WeightTrace(epochs=np.array(self._trace["epochs"], np.int64),
                                 weights=np.array(self._trace["weights"])[None],
                                 gradients=np.array(self._trace["gradients"])[None],
-                                updates=np.array(self._trace["updates"])[None])
+                                updates=np.array(self._trace["updates"])[None],
+                                second_gradients=(np.array(self._trace["second_gradients"])[None]
+                                                  if self._trace["second_gradients"] else None))
             steps = trace.gradients.shape[2]
         else:
             steps = self._steps_per_epoch
