@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
-from typing import NoReturn, Sequence
+from typing import Any, Iterator, NoReturn, Sequence
 
 import numpy as np
 
@@ -38,6 +39,44 @@ def _out_dir(args: argparse.Namespace) -> Path:
     return out
 
 
+@contextlib.contextmanager
+def _executor(args: argparse.Namespace) -> Iterator[Any]:
+    """Where the tasks of a run go: None (this process), a local Dask cluster of ``--workers``
+    processes (a local process pool without Dask), or the cluster at ``--scheduler``."""
+    workers, address = getattr(args, "workers", None), getattr(args, "scheduler", None)
+    if workers is not None and address is not None:
+        raise ValueError("give `--workers` or `--scheduler`, not both.")
+    if workers is None and address is None:
+        yield None
+        return
+    if workers is not None and workers < 1:
+        raise ValueError(f"`--workers` must be >= 1, got {workers}.")
+    try:
+        import distributed
+    except ImportError:
+        if address is not None:
+            raise ValueError("`--scheduler` needs Dask: pip install 'ib_physics[dask]'.") from None
+        yield workers  # the built-in local process pool
+        return
+    import logging
+
+    if address is not None:
+        with distributed.Client(address) as client:
+            yield client
+        return
+    with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  silence_logs=logging.ERROR) as cluster, distributed.Client(cluster) as client:
+        yield client
+
+
+def _add_cluster_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--workers", type=int, help="run on a local Dask cluster of N worker processes "
+                                                   "(the same numbers as in one process)")
+    group.add_argument("--scheduler", help="run on the Dask cluster whose scheduler is at ADDRESS "
+                                           "(e.g. tcp://10.0.0.5:8786)", metavar="ADDRESS")
+
+
 def _dye(args: argparse.Namespace) -> int:
     from .experiments.dye import run_dye
     from .experiments.dye_config import config_from_mapping, config_from_toml
@@ -53,7 +92,9 @@ def _dye(args: argparse.Namespace) -> int:
     config = config_from_toml(args.config, overrides) if args.config else config_from_mapping(overrides)
     out = _out_dir(args)
     say = (lambda line: None) if args.quiet else print
-    output = run_dye(config, out=out, progress=not args.quiet, animation=not args.no_animation, log=say)
+    with _executor(args) as executor:
+        output = run_dye(config, out=out, progress=not args.quiet, animation=not args.no_animation, log=say,
+                         executor=executor)
     print(f"wrote {output.data} and {len(output.figures)} figures in {output.seconds:.0f} s")
     return 0
 
@@ -84,7 +125,9 @@ def _bottleneck(args: argparse.Namespace) -> int:
     say = (lambda line: None) if args.quiet else print
     say(f"{len(config.fractions)} fractions x {config.networks} networks x {config.epochs} epochs; "
         f"{config.estimator_label()}")
-    path, runs = run_study(config, out=out, threads=args.threads, progress=not args.quiet, log=say)
+    with _executor(args) as executor:
+        path, runs = run_study(config, out=out, threads=args.threads, progress=not args.quiet, log=say,
+                               executor=executor)
     figures = plot_study(path, out)
     for run in runs:
         med = [f"{np.median(col[np.isfinite(col)]):.0f}" if np.any(np.isfinite(col)) else "-"
@@ -109,7 +152,8 @@ def _layers(args: argparse.Namespace) -> int:
     say = (lambda line: None) if args.quiet else print
     say(f"{len(config.samplings)} ensembles ({', '.join(config.samplings)}) x {config.networks} networks x "
         f"{config.epochs} epochs from one initialisation")
-    path = run_layers(config, out=out, threads=args.threads, progress=not args.quiet, log=say)
+    with _executor(args) as executor:
+        path = run_layers(config, out=out, threads=args.threads, progress=not args.quiet, log=say, executor=executor)
     figures = plot_layers(path, out)
     from .experiments.layers import read_layers
 
@@ -143,7 +187,8 @@ def _particles(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("particles", args.particles), ("seed", args.seed),
                                    ("duration", args.duration)) if v is not None}
     config = config_from_mapping(overrides)
-    output = run_double_well(config, out=args.out, progress=not args.quiet)
+    with _executor(args) as executor:
+        output = run_double_well(config, out=args.out, progress=not args.quiet, executor=executor)
     print(f"wrote {output.data} and {output.figure}")
     return 0
 
@@ -213,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--quiet", action="store_true", help="no progress bars or messages")
     d.add_argument("--no-animation", action="store_true", help="skip the GIF/MP4")
     d.add_argument("--print-config", action="store_true", help="print the settings as TOML, with the derived D, v, Péclet number and time scales, and exit")
+    _add_cluster_flags(d)
     d.set_defaults(func=_dye)
     b = sub.add_parser("bottleneck", help=EXPERIMENTS["bottleneck"], description=EXPERIMENTS["bottleneck"]
                        + ". Defaults: 3 fractions x 20 networks x 5000 epochs, Adam (lr 4e-4, batch 512), binning.")
@@ -234,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--threads", type=int, help="worker threads (default: Numba's setting)")
     b.add_argument("--out", default="out", help="output directory (default ./out); an unfinished study there resumes")
     b.add_argument("--quiet", action="store_true", help="no progress bar or messages")
+    _add_cluster_flags(b)
     b.set_defaults(func=_bottleneck)
     y = sub.add_parser("layers", help=EXPERIMENTS["layers"], description=EXPERIMENTS["layers"]
                        + ". Defaults: 50 networks x 1000 epochs per ensemble (reshuffled and i.i.d. minibatches), "
@@ -259,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     y.add_argument("--threads", type=int, help="worker threads (default: Numba's setting)")
     y.add_argument("--out", default="out", help="output directory (default ./out); an interrupted run resumes")
     y.add_argument("--quiet", action="store_true", help="no progress bar or messages")
+    _add_cluster_flags(y)
     y.set_defaults(func=_layers)
     p = sub.add_parser("particles", help=EXPERIMENTS["particles"], description=EXPERIMENTS["particles"])
     p.add_argument("--particles", type=int, help="ensemble size (default 100000)")
@@ -266,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, help="simulated time (default 16)")
     p.add_argument("--out", default="out", help="output directory (default ./out)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_cluster_flags(p)
     p.set_defaults(func=_particles)
     q = sub.add_parser("plot", help="redraw the figures of a saved HDF5 file",
                        description="Redraw every figure of a file written by an experiment.")

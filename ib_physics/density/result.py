@@ -10,6 +10,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .. import io
+from .._pickling import PicklableDiagnostics
 from ..domains import domain_from_dict
 from ..dynamics import Dynamics
 from .grid import Grid
@@ -20,7 +21,7 @@ _GROUP = "density"
 
 
 @dataclass(frozen=True, eq=False)
-class DensityResult:
+class DensityResult(PicklableDiagnostics):
     """What :func:`ib_physics.solve_fokker_planck` returns; time is the first axis.
 
     Attributes
@@ -60,6 +61,21 @@ class DensityResult:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "diagnostics", MappingProxyType(dict(self.diagnostics)))
+
+    def digest(self) -> str:
+        """SHA-256 of the solution (times, densities, masses, currents, grid, dynamics), not of the
+        diagnostics: equal digests mean bitwise equal solutions."""
+        import hashlib
+        import json
+
+        h = hashlib.sha256()
+        h.update(json.dumps({"dynamics": self.dynamics.to_dict(), "faces": list(self.face_names)},
+                            sort_keys=True, default=str).encode())
+        for a in (self.t, self.p, self.mass, self.absorbed, self.outflow_rate, *self.current, *self.grid.edges):
+            a = np.ascontiguousarray(a)
+            h.update(f"{a.dtype.str}{a.shape};".encode())
+            h.update(a.tobytes())
+        return h.hexdigest()
 
     @property
     def survival(self) -> np.ndarray:

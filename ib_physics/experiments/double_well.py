@@ -69,6 +69,14 @@ class DoubleWellConfig:
         check_int_range(self.outputs, "outputs", 2)
         check_int_range(self.tracers, "tracers", 0, self.particles)
         check_int_range(self.seed, "seed", 0)
+        steps = self.duration / self.dt
+        if abs(steps - round(steps)) > 1e-9 * max(1.0, steps) or round(steps) < 1:
+            raise ValueError(f"`duration` must be a whole number of steps dt={self.dt}, got {self.duration}.")
+
+    def output_times(self) -> np.ndarray:
+        """``outputs`` times from 0 to ``duration``, as evenly spaced as the step grid allows (distinct)."""
+        steps = int(round(self.duration / self.dt))
+        return np.unique(np.round(np.linspace(0, steps, self.outputs)).astype(np.int64)) * self.dt
 
     def dynamics(self) -> Dynamics:
         return Dynamics(potential=DoubleWell(self.barrier, self.minimum) + Harmonic([0.0, self.stiffness_y]),
@@ -94,17 +102,25 @@ class DoubleWellOutput:
 
 
 def run_double_well(config: DoubleWellConfig = DoubleWellConfig(), *, out: str | Path = "out",
-                    progress: bool = True) -> DoubleWellOutput:
-    """Simulate, write ``double_well.h5`` and ``double_well.png`` into ``out``."""
+                    progress: bool = True, executor: Any = None) -> DoubleWellOutput:
+    """Simulate, write ``double_well.h5`` and ``double_well.png`` into ``out``.
+
+    With an ``executor`` (a ``concurrent.futures.Executor``, a ``dask.distributed.Client`` or a
+    number of local worker processes) the ensemble runs in ranges there and only its reductions
+    travel back (:func:`~ib_physics.parallel.simulate_ensemble`): the same numbers as in one process.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     c = config
     edges = [np.linspace(-2.5 * c.minimum, 2.5 * c.minimum, 101), np.linspace(-2.0, 2.0, 41)]
-    result = simulate(
-        c.dynamics(), [-c.minimum, 0.0], (0.0, c.duration), dt=c.dt, n_particles=c.particles, seed=c.seed,
-        t_eval=np.linspace(0.0, c.duration, c.outputs), store_positions=False, histogram_edges=edges,
-        tracers=c.tracers, trail_every=8, progress=progress,
-    )
+    options = dict(dt=c.dt, n_particles=c.particles, seed=c.seed, t_eval=c.output_times(),
+                   store_positions=False, histogram_edges=edges, tracers=c.tracers, trail_every=8, progress=progress)
+    if executor is None:
+        result = simulate(c.dynamics(), [-c.minimum, 0.0], (0.0, c.duration), **options)
+    else:
+        from ..parallel import simulate_ensemble
+
+        result = simulate_ensemble(c.dynamics(), [-c.minimum, 0.0], (0.0, c.duration), executor=executor, **options)
     data = out / "double_well.h5"
     with io.atomic_h5(data) as f:
         f.attrs["experiment"] = "double_well"

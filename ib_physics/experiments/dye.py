@@ -22,7 +22,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 from scipy.special import ndtr
@@ -138,7 +138,7 @@ def _side_edges(config: DyeConfig) -> tuple[np.ndarray, np.ndarray]:
 
 def run_dye(config: DyeConfig | None = None, *, out: str | Path = "out",
             progress: bool | Callable[[int, int], None] = True, figures: bool = True, animation: bool = True,
-            log: Callable[[str], None] | None = None) -> DyeOutput:
+            log: Callable[[str], None] | None = None, executor: Any = None) -> DyeOutput:
     """Run both views, compare them, write ``dye.h5`` and the figures into ``out``.
 
     Parameters
@@ -153,6 +153,9 @@ def run_dye(config: DyeConfig | None = None, *, out: str | Path = "out",
         Draw the figures / the animation after writing the data.
     log : callable, optional
         Receives one line per stage (default: nothing).
+    executor : concurrent.futures.Executor, dask.distributed.Client or int, optional
+        Run the particles in ranges there (:func:`~ib_physics.parallel.simulate_ensemble`): the
+        same numbers as in one process. Default: this process's threads.
 
     Ctrl-C during the particle run saves a checkpoint beside the output (named by
     the settings' hash) and re-raises; running again with the same settings
@@ -180,9 +183,18 @@ def run_dye(config: DyeConfig | None = None, *, out: str | Path = "out",
     checkpoint = _checkpoint_path(out, c)
     say(f"particles: {c.particles:,} in 3D, {int(round(c.duration_s / c.dt_s)):,} steps of {c.dt_s:g} s")
     t_p = time.perf_counter()
-    parts = simulate(dynamics, x0, (0.0, c.duration_s), dt=c.dt_s, domain=glass, t_eval=t_frames, seed=c.seed,
-                     store_positions=True, tracers=c.tracers, trail_every=1, checkpoint=checkpoint,
-                     progress=progress)
+    if executor is None:
+        parts = simulate(dynamics, x0, (0.0, c.duration_s), dt=c.dt_s, domain=glass, t_eval=t_frames, seed=c.seed,
+                         store_positions=True, tracers=c.tracers, trail_every=1, checkpoint=checkpoint,
+                         progress=progress)
+    else:
+        from ..parallel import simulate_ensemble
+
+        parts = simulate_ensemble(dynamics, x0, (0.0, c.duration_s), dt=c.dt_s, domain=glass, t_eval=t_frames,
+                                  seed=c.seed, store_positions=True, per_particle=True, tracers=c.tracers,
+                                  trail_every=1, executor=executor,
+                                  checkpoint=checkpoint.with_name(checkpoint.name.replace(".checkpoint", ".ranges")),
+                                  progress=bool(progress))
     particle_seconds = time.perf_counter() - t_p
 
     say(f"density: {c.grid_r} x {c.grid_z} axisymmetric cells")

@@ -17,6 +17,7 @@ nothing that was finished; ``attrs["complete"]`` tells whether it ran to the end
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,12 +172,14 @@ class StudyRun:
 class _RunState:
     """A fraction's trainer and what it has produced so far."""
 
-    def __init__(self, config: StudyConfig, fraction: float, threads: int | None) -> None:
+    def __init__(self, config: StudyConfig, fraction: float, threads: int | None, first: int = 0,
+                 count: int | None = None) -> None:
         data = ib_dataset()
         self.fraction = fraction
         self.train, self.test = split_indices(fraction, config.seed)
         self.trainer = Trainer(arch=config.arch, x=data.x[self.train], y=data.y[self.train],
-                               replicas=config.networks, seed=config.seed, optimizer=config.optimizer,
+                               replicas=config.networks if count is None else count, first_replica=first,
+                               seed=config.seed, optimizer=config.optimizer,
                                learning_rate=config.learning_rate, batch_size=config.batch_size,
                                batches=config.batches, threads=threads)
         self.stats: list[EpochStatistics] = []
@@ -189,7 +192,7 @@ class _RunState:
 def _measure(state: _RunState, config: StudyConfig, x: np.ndarray, y: np.ndarray) -> None:
     outs, pres = state.trainer.outputs(x)
     slices = state.trainer.layer_slices()
-    R, L = config.networks, config.arch.n_layers
+    R, L = state.trainer.replicas, config.arch.n_layers
     i_xt, i_ty = np.zeros((R, L)), np.zeros((R, L))
     edges = np.linspace(-1.0, 1.0, config.bins)
     space = outs if config.binning_space == "output" else pres
@@ -212,7 +215,8 @@ def _measure(state: _RunState, config: StudyConfig, x: np.ndarray, y: np.ndarray
     for part, idx in (("train", state.train), ("test", state.test)):
         if idx.size:
             s[f"{part}_accuracy"].append((pred[:, idx] == y[idx]).mean(axis=1))
-            s[f"{part}_loss"].append(nll[:, idx].mean(axis=1))
+            # One contiguous row per network: its sum does not depend on how many networks share the array.
+            s[f"{part}_loss"].append(np.array([np.ascontiguousarray(row).mean() for row in nll[:, idx]]))
         else:
             s[f"{part}_accuracy"].append(np.full(R, np.nan))
             s[f"{part}_loss"].append(np.full(R, np.nan))
@@ -301,8 +305,15 @@ def _resume(path: Path, config: StudyConfig, states: list[_RunState]) -> None:
 
 def run_study(config: StudyConfig | None = None, *, out: str | Path = "out", threads: int | None = None,
               progress: bool | Callable[[int, int], None] = True, checkpoint_interval: float = 60.0,
-              log: Callable[[str], None] | None = None) -> tuple[Path, list[StudyRun]]:
+              log: Callable[[str], None] | None = None, executor: Any = None) -> tuple[Path, list[StudyRun]]:
     """Run (or resume) the study; write ``bottleneck.h5`` in ``out``.
+
+    With an ``executor`` (a ``concurrent.futures.Executor``, a ``dask.distributed.Client`` or a
+    number of local worker processes) every fraction's networks run as tasks of a few networks
+    each, the whole schedule of epochs and snapshots per task; finished tasks are kept in
+    ``.bottleneck-tasks.h5`` beside the output, so an interrupted run resumes without redoing
+    them. The numbers are bitwise those of the run in one process (each network's weights,
+    batches and measurements depend only on the seed and its index).
 
     Returns
     -------
@@ -318,6 +329,8 @@ def run_study(config: StudyConfig | None = None, *, out: str | Path = "out", thr
     out.mkdir(parents=True, exist_ok=True)
     path = out / "bottleneck.h5"
     data = ib_dataset()
+    if executor is not None:
+        return _run_study_tasks(config, out, path, executor, progress, say)
     states = [_RunState(config, f, threads) for f in config.fractions]
     if path.exists():
         _resume(path, config, states)
@@ -369,6 +382,100 @@ def run_study(config: StudyConfig | None = None, *, out: str | Path = "out", thr
     finally:
         if bar is not None:
             bar.close()
+    _write(path, config, states, True, time.perf_counter() - started)
+    return path, [_run_of(st) for st in states]
+
+
+def _train_state(state: _RunState, config: StudyConfig) -> _RunState:
+    """Train one state through every epoch, measuring at the snapshot epochs (one task)."""
+    data = ib_dataset()
+    y = data.y.astype(np.int64)
+    snaps = snapshot_epochs(config.epochs, config.snapshots)
+    if 0 in set(int(e) for e in snaps):
+        _measure(state, config, data.x, y)
+    for target in (int(e) for e in snaps[snaps > 0]):
+        state.stats.append(state.trainer.run(target - state.trainer.epoch))
+        _measure(state, config, data.x, y)
+    if state.trainer.epoch < config.epochs:
+        state.stats.append(state.trainer.run(config.epochs - state.trainer.epoch))
+    return state
+
+
+def _study_task(config: StudyConfig, fraction: float, first: int, count: int) -> dict[str, Any]:
+    """Networks [first, first + count) of one fraction through the whole study: its arrays."""
+    state = _train_state(_RunState(config, fraction, 1, first, count), config)
+    run = _run_of(state)
+    trainer = state.trainer.state()
+    return {"stats": run.stats, "snapshot_epochs": run.snapshot_epochs,
+            "snaps": {k: getattr(run, k) for k in state.snaps},
+            "trainer": {k: trainer[k] for k in ("params", "adam_m", "adam_v", "steps")}}
+
+
+def _write_task(g: Any, task: dict[str, Any]) -> None:
+    s = task["stats"]
+    io.write_arrays(g, {"epochs": s.epochs, "loss": s.loss, **{k: getattr(s, k) for k in _STAT_NAMES},
+                        "snapshot_epochs": task["snapshot_epochs"], **task["snaps"],
+                        **{f"trainer_{k}": v for k, v in task["trainer"].items()}})
+
+
+def _read_task(g: Any) -> dict[str, Any]:
+    stats = EpochStatistics(epochs=g["epochs"][()], loss=g["loss"][()], **{k: g[k][()] for k in _STAT_NAMES})
+    snaps = {k: g[k][()] for k in ("i_xt", "i_ty", "train_accuracy", "test_accuracy", "train_loss", "test_loss",
+                                   "sample_grad_mean", "sample_grad_std")}
+    return {"stats": stats, "snapshot_epochs": g["snapshot_epochs"][()], "snaps": snaps,
+            "trainer": {k: g[f"trainer_{k}"][()] for k in ("params", "adam_m", "adam_v", "steps")}}
+
+
+def _run_study_tasks(config: StudyConfig, out: Path, path: Path, executor: Any,
+                     progress: bool | Callable[[int, int], None], say: Callable[[str], None]) -> tuple[Path, list[StudyRun]]:
+    """The study as (fraction, network range) tasks on an executor, joined into one file."""
+    import hashlib
+
+    from ..parallel import TaskRunner, TaskStore
+
+    started = time.perf_counter()
+    fingerprint = hashlib.sha256(json.dumps(dataclasses.asdict(config), sort_keys=True).encode()).hexdigest()
+    store = TaskStore(out / ".bottleneck-tasks.h5", fingerprint)
+    with TaskRunner(executor) as runner:
+        per_fraction = max(1, -(-2 * runner.workers // len(config.fractions)))
+        size = max(1, -(-config.networks // per_fraction))
+        tasks = {f"{k}:{a}": (config, fraction, a, min(config.networks, a + size) - a)
+                 for k, fraction in enumerate(config.fractions) for a in range(0, config.networks, size)}
+        done = {name: store.read(name, _read_task) for name in store.done if name in tasks}
+        if done:
+            say(f"resuming: {len(done)} of {len(tasks)} tasks already finished")
+        bar = None
+        if progress is True:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(tasks), initial=len(done), desc="training", unit="task")
+        try:
+            for name, result in runner.run(_study_task, {k: v for k, v in tasks.items() if k not in done}):
+                done[name] = result
+                store.add(name, lambda g, r=result: _write_task(g, r))
+                if bar is not None:
+                    bar.update(1)
+                elif callable(progress):
+                    progress(len(done), len(tasks))
+        finally:
+            if bar is not None:
+                bar.close()
+    states = []
+    for k, fraction in enumerate(config.fractions):
+        parts = [done[name] for name in sorted((n for n in tasks if n.startswith(f"{k}:")),
+                                               key=lambda n: int(n.split(":")[1]))]
+        state = _RunState(config, fraction, 1)
+        state.trainer.restore({key: np.concatenate([p["trainer"][key] for p in parts])
+                               for key in ("params", "adam_m", "adam_v", "steps")} | {"epoch": config.epochs})
+        stats = [p["stats"] for p in parts]
+        state.stats = [EpochStatistics(epochs=stats[0].epochs,
+                                       **{key: np.concatenate([getattr(part, key) for part in stats])
+                                          for key in ("loss", *_STAT_NAMES)})]
+        state.snap_epochs = [int(e) for e in parts[0]["snapshot_epochs"]]
+        for key in state.snaps:
+            joined = np.concatenate([p["snaps"][key] for p in parts])
+            state.snaps[key] = [joined[:, j] for j in range(joined.shape[1])]
+        states.append(state)
     _write(path, config, states, True, time.perf_counter() - started)
     return path, [_run_of(st) for st in states]
 

@@ -279,6 +279,31 @@ def _train(config: LayersConfig, out: Path, threads: int | None, progress: bool 
     return [e.statistics() for e in ensembles]
 
 
+def _train_on(executor: Any, config: LayersConfig, out: Path, progress: bool,
+              say: Callable[[str], None]) -> list[GradientStatistics]:
+    """Both ensembles' training as replica ranges on an executor (same numbers as :func:`_train`)."""
+    from ..parallel import train_replicas
+
+    ensembles = [_Ensemble(config, s, 1) for s in config.samplings]
+    for ens in ensembles:
+        t = ens.trainer
+        say(f"training the {ens.sampling} ensemble on the executor")
+        run = train_replicas(t.arch, t.x, t.y, replicas=config.networks, epochs=config.epochs, executor=executor,
+                             checkpoint=out / f".layers-{ens.sampling}-tasks.h5", progress=progress,
+                             seed=config.seed, optimizer=config.optimizer, learning_rate=config.learning_rate,
+                             batch_size=config.batch_size, batches=ens.sampling, shared_initialization=True,
+                             trace_epochs=t.trace_epochs)
+        state = {"params": run.params, "adam_m": run.adam_m, "adam_v": run.adam_v, "steps": run.steps,
+                 "epoch": config.epochs}
+        if run.trace is not None:
+            state.update(trace_epochs=run.trace.epochs, trace_weights=run.trace.weights,
+                         trace_gradients=run.trace.gradients, trace_updates=run.trace.updates)
+        t.restore(state)
+        ens.stats = [run.stats]
+    _write_checkpoint(out / _CHECKPOINT, config, ensembles)
+    return [e.statistics() for e in ensembles]
+
+
 # --- prediction and comparison -------------------------------------------------------------------
 
 
@@ -502,8 +527,14 @@ def _verdict(w1_over_floor: float, variance_ratio: float) -> str:
 
 def run_layers(config: LayersConfig | None = None, *, out: str | Path = "out", threads: int | None = None,
                progress: bool | Callable[[int, int], None] = True, checkpoint_interval: float = 60.0,
-               log: Callable[[str], None] | None = None) -> Path:
-    """Run (or resume) the experiment; write ``layers.h5`` in ``out`` and return its path."""
+               log: Callable[[str], None] | None = None, executor: Any = None) -> Path:
+    """Run (or resume) the experiment; write ``layers.h5`` in ``out`` and return its path.
+
+    With an ``executor`` (a ``concurrent.futures.Executor``, a ``dask.distributed.Client`` or a
+    number of local worker processes) each ensemble's networks train there in replica ranges
+    (:func:`~ib_physics.parallel.train_replicas`; finished ranges are kept beside the output and
+    a rerun resumes), bitwise as in one process.
+    """
     config = LayersConfig() if config is None else config
     if not isinstance(config, LayersConfig):
         raise TypeError(f"`config` must be a LayersConfig, got {type(config).__name__}.")
@@ -512,7 +543,10 @@ def run_layers(config: LayersConfig | None = None, *, out: str | Path = "out", t
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    all_stats = _train(config, out, threads, progress, checkpoint_interval, say)
+    if executor is None:
+        all_stats = _train(config, out, threads, progress, checkpoint_interval, say)
+    else:
+        all_stats = _train_on(executor, config, out, progress is True, say)
     trained = time.perf_counter() - started
     halves = _halves(config)
     results, table = {}, []

@@ -33,7 +33,7 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 
 from .._validation import check_finite_positive, check_int_range
-from ..parallel import ThreadRunner, resolve_threads
+from ..parallel.threads import ThreadRunner, resolve_threads
 from ..random import philox_key, standard_normals
 from . import _kernels
 

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Mapping
 
 import numpy as np
 
 from .. import io
+from .._pickling import PicklableDiagnostics
 from ..domains import Domain, domain_from_dict
 from ..dynamics import Dynamics
 
-__all__ = ["ParticleHistogram", "ParticleResult", "load_particle_result"]
+__all__ = ["BlockMoments", "ParticleHistogram", "ParticleResult", "load_particle_result"]
 
 _GROUP = "particles"
 
@@ -61,7 +64,36 @@ class ParticleHistogram:
 
 
 @dataclass(frozen=True, eq=False)
-class ParticleResult:
+class BlockMoments:
+    """Per-block moments of the living particles at each output time, the input of an exact merge.
+
+    Block b holds particles ``[b * block, (b + 1) * block)`` of the result's range
+    (:data:`~ib_physics.particles._reducers.REDUCTION_BLOCK` particles, the last one shorter);
+    a run's moments are these blocks merged in block order, so results whose ranges meet at
+    multiples of the block size merge into bitwise the moments of one run.
+
+    Attributes
+    ----------
+    block : int
+        Particles per block.
+    count : numpy.ndarray, shape (n_t, n_blocks)
+        Living particles per block.
+    mean : numpy.ndarray, shape (n_t, n_blocks, d)
+    comoment : numpy.ndarray, shape (n_t, n_blocks, d, d)
+        Σ (x − mean)(x − mean)ᵀ over the block's living particles.
+    sq_disp : numpy.ndarray, shape (n_t, n_blocks)
+        Σ |x − x(0)|² over the block's living particles.
+    """
+
+    block: int
+    count: np.ndarray
+    mean: np.ndarray
+    comoment: np.ndarray
+    sq_disp: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class ParticleResult(PicklableDiagnostics):
     """What :func:`ib_physics.simulate` returns; time is the first axis of every series.
 
     Attributes
@@ -73,10 +105,11 @@ class ParticleResult:
         unless ``store_positions``.
     unwrapped_positions : numpy.ndarray or None, shape (n_t, N, d)
         Positions without periodic wrapping (only in boxes with periodic faces).
-    final_positions : numpy.ndarray, shape (N, d)
-        Last position of every particle (where it left, for absorbed ones).
-    alive : numpy.ndarray of bool, shape (N,)
-        Particles still in the domain at the end.
+    final_positions : numpy.ndarray or None, shape (N, d)
+        Last position of every particle (where it left, for absorbed ones); None in a
+        :meth:`reduced` result.
+    alive : numpy.ndarray of bool or None, shape (N,)
+        Particles still in the domain at the end (None in a :meth:`reduced` result).
     survival : numpy.ndarray, shape (n_t,)
         Fraction of particles not absorbed.
     count : numpy.ndarray of int, shape (n_t,)
@@ -110,6 +143,13 @@ class ParticleResult:
     domain : Box, Cylinder or None
     diagnostics : Mapping
         Steps, wall time, throughput and dimensionless numbers.
+    particle_range : (int, int), optional
+        Global indices [start, stop) of the particles run (default: all of ``final_positions``);
+        particle i's path depends only on (seed, i), so ranges of one ensemble join exactly.
+    ensemble_size : int, optional
+        Particles of the whole ensemble (default: those of this result).
+    blocks : BlockMoments or None
+        Per-block moments, kept by runs of a ``particles`` range (see :func:`merge_particle_results`).
     """
 
     t: np.ndarray
@@ -135,17 +175,55 @@ class ParticleResult:
     dynamics: Dynamics
     domain: Domain | None
     diagnostics: Mapping[str, Any] = field(default_factory=dict)
+    particle_range: tuple[int, int] | None = None
+    ensemble_size: int | None = None
+    blocks: BlockMoments | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "diagnostics", MappingProxyType(dict(self.diagnostics)))
+        if self.particle_range is None:
+            if self.final_positions is None:
+                raise ValueError("a result without `final_positions` must state its `particle_range`.")
+            object.__setattr__(self, "particle_range", (0, int(self.final_positions.shape[0])))
+        start, stop = (int(v) for v in self.particle_range)
+        object.__setattr__(self, "particle_range", (start, stop))
+        if self.ensemble_size is None:
+            object.__setattr__(self, "ensemble_size", stop)
+        if not 0 <= start < stop <= self.ensemble_size:
+            raise ValueError(f"`particle_range` {self.particle_range} must satisfy 0 <= start < stop <= "
+                             f"ensemble_size ({self.ensemble_size}).")
 
     @property
     def n_particles(self) -> int:
-        return self.final_positions.shape[0]
+        """Particles of this result (its range)."""
+        return self.particle_range[1] - self.particle_range[0]
 
     @property
     def dim(self) -> int:
-        return self.final_positions.shape[1]
+        return int(self.mean.shape[1])
+
+    def reduced(self) -> "ParticleResult":
+        """The same result without per-particle arrays (positions, final positions, survivors'
+        flags, first-passage times, exit faces): what travels from a worker by default."""
+        return replace(self, positions=None, unwrapped_positions=None, final_positions=None, alive=None,
+                       first_passage_time=None, exit_face=None)
+
+    def digest(self) -> str:
+        """SHA-256 of every number the run produced (not its diagnostics, which hold wall times):
+        equal digests mean bitwise equal results, e.g. a distributed run and a local one."""
+        h = hashlib.sha256()
+        h.update(json.dumps({"seed": self.seed, "scheme": self.scheme, "dt": self.dt,
+                             "range": list(self.particle_range), "ensemble": self.ensemble_size,
+                             "faces": list(self.face_names)}, sort_keys=True).encode())
+        arrays = [self.t, self.positions, self.unwrapped_positions, self.final_positions, self.alive,
+                  self.survival, self.count, self.mean, self.covariance, self.msd, self.first_passage_time,
+                  self.exit_face, self.tracer_indices, self.trail_t, self.trails]
+        if self.histogram is not None:
+            arrays += [*self.histogram.edges, self.histogram.counts, self.histogram.outside,
+                       np.array([self.histogram.n_particles])]
+        for a in arrays:
+            _hash_array(h, a)
+        return h.hexdigest()
 
     @property
     def variance(self) -> np.ndarray:
@@ -168,6 +246,16 @@ class ParticleResult:
         return load_particle_result(path)
 
 
+def _hash_array(h: Any, a: np.ndarray | None) -> None:
+    """Feed an array (or its absence) with its dtype and shape into a hash."""
+    if a is None:
+        h.update(b"none;")
+        return
+    a = np.ascontiguousarray(a)
+    h.update(f"{a.dtype.str}{a.shape};".encode())
+    h.update(a.tobytes())
+
+
 def write_particle_result(g: Any, r: ParticleResult) -> None:
     """Write ``r`` into HDF5 group ``g``."""
     io.write_json_attr(g, "dynamics", r.dynamics.to_dict())
@@ -177,6 +265,13 @@ def write_particle_result(g: Any, r: ParticleResult) -> None:
     g.attrs["seed"] = r.seed
     g.attrs["scheme"] = r.scheme
     g.attrs["dt"] = r.dt
+    g.attrs["particle_range"] = np.array(r.particle_range, dtype=np.int64)
+    g.attrs["ensemble_size"] = int(r.ensemble_size)
+    if r.blocks is not None:
+        b = g.create_group("blocks")
+        b.attrs["block"] = int(r.blocks.block)
+        io.write_arrays(b, {"count": r.blocks.count, "mean": r.blocks.mean, "comoment": r.blocks.comoment,
+                            "sq_disp": r.blocks.sq_disp})
     io.write_arrays(g, {
         "t": r.t, "positions": r.positions, "unwrapped_positions": r.unwrapped_positions,
         "final_positions": r.final_positions, "alive": r.alive, "survival": r.survival,
@@ -209,6 +304,13 @@ def read_particle_result(g: Any) -> ParticleResult:
     def text(v: Any) -> str:
         return v.decode() if isinstance(v, bytes) else str(v)
 
+    blocks = None
+    if "blocks" in g:
+        b = g["blocks"]
+        blocks = BlockMoments(block=int(b.attrs["block"]), count=b["count"][()], mean=b["mean"][()],
+                              comoment=b["comoment"][()], sq_disp=b["sq_disp"][()])
+    window = g.attrs.get("particle_range")
+
     return ParticleResult(
         **arrays, histogram=hist,
         face_names=tuple(io.read_json_attr(g, "face_names", [])),
@@ -216,6 +318,8 @@ def read_particle_result(g: Any) -> ParticleResult:
         dynamics=Dynamics.from_dict(io.read_json_attr(g, "dynamics")),
         domain=domain_from_dict(io.read_json_attr(g, "domain")),
         diagnostics=io.read_json_attr(g, "diagnostics", {}),
+        particle_range=None if window is None else (int(window[0]), int(window[1])),
+        ensemble_size=int(g.attrs["ensemble_size"]) if "ensemble_size" in g.attrs else None, blocks=blocks,
     )
 
 

@@ -18,10 +18,10 @@ from .. import io
 from .._validation import check_finite_positive, check_t_span, check_int_range
 from ..domains import Box, Cylinder, unbounded_kernel_arrays
 from ..dynamics import Dynamics, DynamicsPlan
-from ..parallel import ThreadRunner, resolve_threads
+from ..parallel.threads import ThreadRunner, resolve_threads
 from ..random import MAX_PARTICLES, philox_key, seed_entropy
 from . import _kernels, _reducers
-from .result import ParticleHistogram, ParticleResult
+from .result import BlockMoments, ParticleHistogram, ParticleResult
 from .schemes import get_scheme
 
 __all__ = ["simulate", "StabilityWarning"]
@@ -58,6 +58,10 @@ class _State:
     msd: np.ndarray
     hist_counts: np.ndarray | None
     hist_outside: np.ndarray | None
+    block_count: np.ndarray | None
+    block_mean: np.ndarray | None
+    block_comoment: np.ndarray | None
+    block_sq: np.ndarray | None
     next_output: int
     step: int
     elapsed: float
@@ -84,6 +88,7 @@ def simulate(
     checkpoint: str | os.PathLike[str] | None = None,
     checkpoint_interval: float = 60.0,
     progress: bool | ProgressCallback = False,
+    particles: tuple[int, int] | None = None,
 ) -> ParticleResult:
     r"""Simulate Brownian particles of an Itô SDE, one trajectory per particle.
 
@@ -139,6 +144,15 @@ def simulate(
         Seconds between checkpoints.
     progress : bool or callable
         Show a tqdm bar, or call ``progress(done, total)`` with particle-steps.
+    particles : (start, stop), optional
+        Run only particles ``[start, stop)`` of the ensemble (of ``n_particles``, or of
+        ``x0``'s rows): the same paths, bit for bit, as those particles in the whole run.
+        ``x0`` may be a point, the whole ensemble's rows or the range's own rows (then
+        ``n_particles`` gives the ensemble's size); ``tracers`` are global indices, and
+        those inside the range are traced. The result records the range and keeps its
+        per-block moments, so that :func:`~ib_physics.particles.merge_particle_results`
+        joins ranges that meet at multiples of
+        :data:`~ib_physics.particles.REDUCTION_BLOCK` into the whole run's result.
 
     Returns
     -------
@@ -160,7 +174,7 @@ def simulate(
     t0, t1 = check_t_span(t_span)
     dt = check_finite_positive(dt, "dt")
     n_steps = _whole_steps(t1 - t0, dt, "t_span")
-    x_init = _initial_positions(x0, n_particles, dynamics, domain)
+    x_init, first, ensemble = _ensemble_rows(x0, n_particles, particles, dynamics, domain)
     n, d = x_init.shape
     plan = dynamics.plan(d, t0, t1)
     if sch.additive_only and not plan.is_additive:
@@ -171,7 +185,9 @@ def simulate(
     if not isinstance(store_positions, bool):
         raise TypeError("`store_positions` must be True or False.")
     edges = _check_edges(histogram_edges, d)
-    tracer_idx = _check_tracers(tracers, n)
+    tracer_global = _check_tracers(tracers, ensemble)
+    tracer_global = tracer_global[(tracer_global >= first) & (tracer_global < first + n)]
+    tracer_idx = tracer_global - first
     trail_every = check_int_range(trail_every, "trail_every", 1)
     chunk_size = check_int_range(chunk_size, "chunk_size", 1)
     checkpoint_interval = check_finite_positive(checkpoint_interval, "checkpoint_interval")
@@ -196,11 +212,14 @@ def simulate(
     lengths = (upper - lower) if isinstance(domain, Box) else np.zeros(d)
     seg_first = _segment_steps(plan, t0, dt)
 
+    keep_blocks = particles is not None
     fingerprint = _fingerprint(dynamics, domain, x_init, t0, dt, n_steps, out_steps, seed_text, sch.name,
-                               store_positions, edges, tracer_idx, trail_every, brownian_bridge)
+                               store_positions, edges, tracer_idx, trail_every, brownian_bridge,
+                               (first, ensemble, keep_blocks))
     state = _load_checkpoint(checkpoint, fingerprint) if checkpoint is not None else None
     if state is None:
-        state = _new_state(x_init, out_steps.size, tracer_idx.size, n_trail, store_positions, periodic, edges)
+        state = _new_state(x_init, out_steps.size, tracer_idx.size, n_trail, store_positions, periodic, edges,
+                           keep_blocks)
     trail_slot = np.full(n, -1, dtype=np.int64)
     trail_slot[tracer_idx] = np.arange(tracer_idx.size)
     trails_arg = state.trails if state.trails is not None else np.zeros((0, 1, d))
@@ -216,14 +235,14 @@ def simulate(
         if affine:
             _kernels.advance_affine(
                 state.x[a:b], state.images[a:b], state.alive[a:b], state.first_passage[a:b],
-                state.exit_face[a:b], a, step_begin, step_end, t0, dt, seg_first, plan.lin, plan.off,
+                state.exit_face[a:b], first + a, step_begin, step_end, t0, dt, seg_first, plan.lin, plan.off,
                 noise_dt, kind, lower, upper, faces, radius, height, absorbing, bridge,
                 trail_slot[a:b], trail_stride, trails_arg, key0, key1,
             )
         else:
             _kernels.advance_general(
                 state.x[a:b], state.images[a:b], state.alive[a:b], state.first_passage[a:b],
-                state.exit_face[a:b], a, step_begin, step_end, t0, dt,
+                state.exit_face[a:b], first + a, step_begin, step_end, t0, dt,
                 seg_first, plan.lin, plan.off, plan.nl_scale, plan.nl_rows, plan.tables, plan.diff,
                 plan.field_on, plan.field_grid, plan.field_tables, plan.alpha,
                 kind, lower, upper, faces, radius, height, sch.code, bridge,
@@ -301,9 +320,11 @@ def simulate(
         count=state.count, mean=state.mean, covariance=state.covariance, msd=state.msd, histogram=hist,
         first_passage_time=state.first_passage if absorbing else None,
         exit_face=state.exit_face if absorbing else None, face_names=face_names,
-        tracer_indices=tracer_idx, trail_t=t0 + np.arange(n_trail) * trail_every * dt,
+        tracer_indices=tracer_global, trail_t=t0 + np.arange(n_trail) * trail_every * dt,
         trails=state.trails, seed=seed_text, scheme=sch.name, dt=dt, dynamics=dynamics, domain=domain,
-        diagnostics=diagnostics,
+        diagnostics=diagnostics, particle_range=(first, first + n), ensemble_size=ensemble,
+        blocks=(BlockMoments(block=_reducers.REDUCTION_BLOCK, count=state.block_count, mean=state.block_mean,
+                             comoment=state.block_comoment, sq_disp=state.block_sq) if keep_blocks else None),
     )
 
 
@@ -377,6 +398,48 @@ def _initial_positions(x0: Any, n_particles: int | None, dynamics: Dynamics,
     return np.ascontiguousarray(x, dtype=float)
 
 
+def _ensemble_rows(x0: Any, n_particles: int | None, particles: Any, dynamics: Dynamics,
+                   domain: Box | Cylinder | None) -> tuple[np.ndarray, int, int]:
+    """Initial rows of the particles run, the global index of the first, and the ensemble's size."""
+    if particles is None:
+        x = _initial_positions(x0, n_particles, dynamics, domain)
+        return x, 0, x.shape[0]
+    try:
+        start, stop = particles
+    except (TypeError, ValueError):
+        raise TypeError(f"`particles` must be a pair (start, stop), got {particles!r}.") from None
+    start = check_int_range(start, "particles[0] (start)", 0, MAX_PARTICLES - 2)
+    stop = check_int_range(stop, "particles[1] (stop)", start + 1, MAX_PARTICLES - 1)
+    try:
+        arr = np.asarray(x0, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError("`x0` must be numeric: shape (N, d), (d,) or a scalar.") from None
+    if arr.ndim == 2:
+        rows = arr.shape[0]
+        ensemble = rows if n_particles is None else check_int_range(n_particles, "n_particles", 1,
+                                                                    MAX_PARTICLES - 1)
+        _check_inside(start, stop, ensemble)
+        if rows == ensemble:
+            arr = arr[start:stop]
+        elif rows != stop - start:
+            raise ValueError(f"`x0` has {rows} rows: with `particles`=({start}, {stop}) it must hold the "
+                             f"ensemble's {ensemble} rows or the range's {stop - start}.")
+        x = _initial_positions(arr, None, dynamics, domain)
+    else:
+        if n_particles is None:
+            raise ValueError("`n_particles` (the ensemble's size) is required when `x0` is a single point.")
+        ensemble = check_int_range(n_particles, "n_particles", 1, MAX_PARTICLES - 1)
+        _check_inside(start, stop, ensemble)
+        x = _initial_positions(arr, stop - start, dynamics, domain)
+    _check_inside(start, stop, ensemble)
+    return x, start, ensemble
+
+
+def _check_inside(start: int, stop: int, ensemble: int) -> None:
+    if stop > ensemble:
+        raise ValueError(f"`particles`=({start}, {stop}) must lie inside the ensemble of {ensemble} particles.")
+
+
 def _check_edges(edges: Sequence[Any] | None, d: int) -> list[np.ndarray] | None:
     if edges is None:
         return None
@@ -406,7 +469,7 @@ def _check_tracers(tracers: int | Sequence[int], n: int) -> np.ndarray:
         raise ValueError(f"`tracers` indices must be in [0, {n - 1}].")
     if np.unique(idx).size != idx.size:
         raise ValueError("`tracers` indices must be distinct.")
-    return idx
+    return np.sort(idx)  # trails in particle order: ranges of an ensemble join in order
 
 
 def _warn_stiffness(dynamics: Dynamics, d: int, dt: float, scheme: str) -> None:
@@ -453,9 +516,10 @@ def _dimensionless(plan: DynamicsPlan, dynamics: Dynamics, domain: Box | Cylinde
 # ----------------------------------------------------------------------------- state
 
 def _new_state(x0: np.ndarray, n_out: int, n_tracers: int, n_trail: int, store: bool, periodic: bool,
-               edges: list[np.ndarray] | None) -> _State:
+               edges: list[np.ndarray] | None, keep_blocks: bool = False) -> _State:
     n, d = x0.shape
     n_bins = int(np.prod([e.size - 1 for e in edges])) if edges is not None else 0
+    nb = -(-n // _reducers.REDUCTION_BLOCK)
     return _State(
         x=x0.copy(), images=np.zeros((n, d), dtype=np.int64), alive=np.ones(n, dtype=np.uint8),
         first_passage=np.full(n, np.nan), exit_face=np.full(n, -1, dtype=np.int8),
@@ -466,6 +530,10 @@ def _new_state(x0: np.ndarray, n_out: int, n_tracers: int, n_trail: int, store: 
         covariance=np.full((n_out, d, d), np.nan), msd=np.full(n_out, np.nan),
         hist_counts=np.zeros((n_out, n_bins), dtype=np.int64) if edges is not None else None,
         hist_outside=np.zeros(n_out, dtype=np.int64) if edges is not None else None,
+        block_count=np.zeros((n_out, nb)) if keep_blocks else None,
+        block_mean=np.zeros((n_out, nb, d)) if keep_blocks else None,
+        block_comoment=np.zeros((n_out, nb, d, d)) if keep_blocks else None,
+        block_sq=np.zeros((n_out, nb)) if keep_blocks else None,
         next_output=0, step=0, elapsed=0.0,
     )
 
@@ -482,6 +550,8 @@ def _record(state: _State, k: int, x0: np.ndarray, lengths: np.ndarray, edges: l
     blocks = _reducers.block_moments(state.x, state.images, np.ascontiguousarray(lengths, dtype=float),
                                      state.alive, x0, _reducers.REDUCTION_BLOCK)
     count, mean, cov, msd = _reducers.merge_moments(*blocks)
+    if state.block_count is not None:
+        state.block_count[k], state.block_mean[k], state.block_comoment[k], state.block_sq[k] = blocks
     state.count[k] = count
     state.mean[k] = mean
     state.covariance[k] = cov
@@ -531,13 +601,14 @@ class _Progress:
 
 def _fingerprint(dynamics: Dynamics, domain: Any, x0: np.ndarray, t0: float, dt: float, n_steps: int,
                  out_steps: np.ndarray, seed: str, scheme: str, store: bool, edges: Any,
-                 tracers: np.ndarray, trail_every: int, bridge: bool) -> str:
+                 tracers: np.ndarray, trail_every: int, bridge: bool, window: tuple[int, int, bool]) -> str:
     h = hashlib.sha256()
     h.update(json.dumps({
         "dynamics": dynamics.to_dict(), "domain": None if domain is None else domain.to_dict(),
         "t0": t0, "dt": dt, "n_steps": n_steps, "out": out_steps.tolist(), "seed": seed,
         "scheme": scheme, "store": store, "trail_every": trail_every, "bridge": bool(bridge),
         "edges": None if edges is None else [e.tolist() for e in edges],
+        "window": list(window),
     }, sort_keys=True).encode())
     h.update(np.ascontiguousarray(x0).tobytes())
     h.update(tracers.tobytes())
@@ -545,7 +616,8 @@ def _fingerprint(dynamics: Dynamics, domain: Any, x0: np.ndarray, t0: float, dt:
 
 
 _STATE_ARRAYS = ("x", "images", "alive", "first_passage", "exit_face", "trails", "positions", "unwrapped",
-                 "survival", "count", "mean", "covariance", "msd", "hist_counts", "hist_outside")
+                 "survival", "count", "mean", "covariance", "msd", "hist_counts", "hist_outside",
+                 "block_count", "block_mean", "block_comoment", "block_sq")
 
 
 def _save_checkpoint(path: str | os.PathLike[str], fingerprint: str, state: _State) -> None:

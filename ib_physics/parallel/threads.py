@@ -14,7 +14,7 @@ from typing import Callable
 
 import numba
 
-from ._validation import check_int_range
+from .._validation import check_int_range
 
 __all__ = ["resolve_threads", "split_range", "ThreadRunner"]
 
