@@ -7,6 +7,7 @@
   one :func:`~ib_physics.simulate` call.
 * :func:`train_replicas`: the replicas of a training run in ranges, bitwise one
   :class:`~ib_physics.learning.Trainer`.
+* :func:`simulate_sweep`: independent ``simulate`` runs (parameter scans), one seed each, one file.
 * :class:`TaskStore`: finished tasks in one HDF5 file, written as they finish; reruns resume.
 """
 
@@ -20,11 +21,12 @@ from .store import TaskStore
 from .threads import ThreadRunner, resolve_threads, split_range
 
 __all__ = ["ThreadRunner", "resolve_threads", "split_range", "TaskRunner", "is_dask_client", "TaskStore",
-           "ensemble_ranges", "simulate_ensemble", "ReplicaRun", "train_replicas"]
+           "ensemble_ranges", "simulate_ensemble", "simulate_sweep", "ReplicaRun", "train_replicas"]
 
 # The engines import the thread pool from this package, so the modules that import the engines
 # load on first use.
-_LAZY = {"ensemble_ranges": "ensemble", "simulate_ensemble": "ensemble", "ReplicaRun": "training",
+_LAZY = {"ensemble_ranges": "ensemble", "simulate_ensemble": "ensemble", "simulate_sweep": "sweep",
+         "ReplicaRun": "training",
          "train_replicas": "training"}
 
 

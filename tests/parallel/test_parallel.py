@@ -253,3 +253,39 @@ def test_dask_reschedules_the_task_of_a_lost_worker(dask_client, tmp_path, whole
     assert merge_particle_results(list(parts.values())).digest() == whole.reduced().digest()
     assert dict(TaskRunner(dask_client).run(_parallel_tasks.square, {k: (k,) for k in range(5)})) == {
         k: k * k for k in range(5)}
+
+
+def test_a_parameter_sweep_records_one_seed_per_run_and_resumes_from_its_file(tmp_path, monkeypatch):
+    from ib_physics.parallel import simulate_sweep
+    from ib_physics.parallel.store import TaskStore
+
+    runs = {f"D={d}": dict(dynamics=ib.Dynamics(potential=Harmonic(1.0), diffusion=d), x0=[0.5], t_span=(0.0, 2.0),
+                           dt=0.01, n_particles=3000, t_eval=[0.0, 1.0, 2.0]) for d in (0.1, 0.4, 1.6)}
+    runs["fixed seed"] = {**runs["D=0.4"], "seed": 5}
+    path = tmp_path / "sweep.h5"
+    real_add = TaskStore.add
+
+    def add_then_stop(self, name, writer):
+        real_add(self, name, writer)
+        if len(self.done) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(TaskStore, "add", add_then_stop)
+    with ThreadPoolExecutor(2) as pool:
+        with pytest.raises(KeyboardInterrupt):
+            simulate_sweep(runs, executor=pool, seed=21, path=path)
+        monkeypatch.setattr(TaskStore, "add", real_add)
+        got = simulate_sweep(runs, executor=pool, seed=21, path=path)
+    assert list(got) == list(runs)
+    # Each run is the simulate call with its recorded seed; the stationary variance is D (stiffness 1).
+    for name, res in got.items():
+        seed = 5 if name == "fixed seed" else np.random.SeedSequence(21).spawn(4)[list(runs).index(name)]
+        alone = ib.simulate(**{k: v for k, v in runs[name].items() if k != "seed"}, seed=seed, store_positions=False)
+        assert res.digest() == alone.reduced().digest() and res.seed == alone.seed
+    d = [0.1, 0.4, 1.6]
+    for value, key in zip(d, ("D=0.1", "D=0.4", "D=1.6")):
+        assert got[key].variance[-1, 0] == pytest.approx(value * (1 - np.exp(-4.0)), rel=0.08)
+    with pytest.raises(ValueError, match="'bad'.*dt"):
+        simulate_sweep({"bad": {**runs["D=0.1"], "dt": -1.0}}, executor=1)
+    with pytest.raises(ValueError, match="set by the sweep"):
+        simulate_sweep({"bad": {**runs["D=0.1"], "threads": 2}}, executor=1)
