@@ -130,6 +130,11 @@ def _checkpoint_path(out: Path, config: DyeConfig) -> Path:
     return out / f".dye-{digest}.checkpoint.h5"
 
 
+def _ranges_path(checkpoint: Path) -> Path:
+    """Finished particle ranges of a run on an executor, beside the checkpoint."""
+    return checkpoint.with_name(checkpoint.name.replace(".checkpoint", ".ranges"))
+
+
 def _side_edges(config: DyeConfig) -> tuple[np.ndarray, np.ndarray]:
     r, h = config.glass_radius_um, config.glass_height_um
     n_z = max(8, int(round(SIDE_VIEW_BINS * h / (2 * r))))
@@ -193,7 +198,7 @@ def run_dye(config: DyeConfig | None = None, *, out: str | Path = "out",
         parts = simulate_ensemble(dynamics, x0, (0.0, c.duration_s), dt=c.dt_s, domain=glass, t_eval=t_frames,
                                   seed=c.seed, store_positions=True, per_particle=True, tracers=c.tracers,
                                   trail_every=1, executor=executor,
-                                  checkpoint=checkpoint.with_name(checkpoint.name.replace(".checkpoint", ".ranges")),
+                                  checkpoint=_ranges_path(checkpoint),
                                   progress=bool(progress))
     particle_seconds = time.perf_counter() - t_p
 
@@ -256,6 +261,7 @@ def run_dye(config: DyeConfig | None = None, *, out: str | Path = "out",
         io.write_arrays(k, {"t": t_dense, "mass_in": mass_dense, "flux_out": flux_dense,
                             "dmass_dt": np.gradient(mass_dense, t_dense), "region_mask": region})
     checkpoint.unlink(missing_ok=True)
+    _ranges_path(checkpoint).unlink(missing_ok=True)
     say(f"wrote {data}: distance at t = {cmp.t[-1]:g} s is {cmp.l1[-1]:.4f} "
         f"(sampling floor {cmp.l1_floor[-1]:.4f}, ratio {cmp.ratio_to_floor[-1]:.2f})")
     drawn: tuple[Path, ...] = ()

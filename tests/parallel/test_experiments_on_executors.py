@@ -75,3 +75,19 @@ def test_cli_runs_particles_on_a_local_cluster_with_the_serial_numbers(tmp_path,
     assert "--workers" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main([*args, "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"])
+
+
+def test_the_dye_on_an_executor_writes_the_numbers_of_one_process(tmp_path):
+    from ib_physics.experiments.dye import run_dye
+    from ib_physics.experiments.dye_config import config_from_mapping
+
+    config = config_from_mapping({"particles": 5000, "seed": 3, "duration_s": 300.0, "dt_s": 2.0, "frames": 4,
+                                  "density_per_frame": 3, "grid_r": 12, "grid_z": 16})
+    run_dye(config, out=tmp_path / "one", progress=False, figures=False)
+    with ThreadPoolExecutor(2) as pool:
+        run_dye(config, out=tmp_path / "two", progress=False, figures=False, executor=pool)
+    assert not list((tmp_path / "two").glob(".dye-*"))
+    with h5py.File(tmp_path / "one" / "dye.h5") as a, h5py.File(tmp_path / "two" / "dye.h5") as b:
+        for name in ("particles/rz_counts", "particles/side_counts", "particles/sample", "particles/mean",
+                     "particles/trails", "metrics/l1", "metrics/ks_statistic"):
+            np.testing.assert_array_equal(a[name][()], b[name][()], err_msg=name)
