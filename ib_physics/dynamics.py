@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from . import _coefficients
-from ._validation import as_float_vector, check_finite_positive, check_finite_scalar
+from ._validation import as_float_vector, check_choice, check_finite_positive, check_finite_scalar
 from .potentials import Flat, Potential, grid_description, potential_from_dict
 
 __all__ = ["Schedule", "DiffusionField", "Dynamics", "DynamicsPlan", "CONVENTIONS"]
@@ -261,8 +261,7 @@ class Dynamics:
         if (np.any(scale.values < 0) if isinstance(scale, Schedule) else scale < 0):
             raise ValueError("`potential_scale` must be >= 0.")
         object.__setattr__(self, "potential_scale", scale)
-        if self.convention not in CONVENTIONS:
-            raise ValueError(f"`convention` must be one of {sorted(CONVENTIONS)}, got {self.convention!r}.")
+        check_choice(self.convention, "convention", sorted(CONVENTIONS))
         self.dim  # noqa: B018  (raises on inconsistent dimensions)
 
     @property

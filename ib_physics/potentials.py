@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ._validation import as_float_vector, check_finite_positive, check_finite_scalar
+from ._validation import as_float_array, as_float_vector, check_finite_positive, check_finite_scalar, check_int_range
 
 __all__ = [
     "Potential",
@@ -209,13 +209,9 @@ class DoubleWell(Potential):
     axis: int = 0
 
     def __post_init__(self) -> None:
-        check_finite_positive(self.barrier, "barrier")
-        check_finite_positive(self.minimum, "minimum")
-        if not isinstance(self.axis, (int, np.integer)) or not 0 <= self.axis <= 2:
-            raise ValueError(f"`axis` must be 0, 1 or 2, got {self.axis!r}.")
-        object.__setattr__(self, "barrier", float(self.barrier))
-        object.__setattr__(self, "minimum", float(self.minimum))
-        object.__setattr__(self, "axis", int(self.axis))
+        object.__setattr__(self, "barrier", check_finite_positive(self.barrier, "barrier"))
+        object.__setattr__(self, "minimum", check_finite_positive(self.minimum, "minimum"))
+        object.__setattr__(self, "axis", check_int_range(self.axis, "axis", 0, 2))
 
     def value(self, x: np.ndarray) -> np.ndarray:
         x = _check_dim(x, None)
@@ -256,7 +252,7 @@ class Tabulated(Potential):
     upper: Any
 
     def __post_init__(self) -> None:
-        v = np.asarray(self.values, dtype=float)
+        v = as_float_array(self.values, "values")
         if v.ndim not in (1, 2, 3):
             raise ValueError(f"`values` must be 1-, 2- or 3-dimensional, got shape {v.shape}.")
         if min(v.shape) < 3:

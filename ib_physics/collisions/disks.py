@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_finite_positive, check_int_range
+from .._validation import as_bool, as_float_array, check_finite_positive, check_int_range
 from . import _kernels
 
 __all__ = ["HardDisks", "random_disks", "EventCounts"]
@@ -48,36 +48,77 @@ def random_disks(*, n_big: int = 5, n_small: int = 800, radius_big: float = 5.0,
     first), velocities normal with variance kT/m per component, the centre-of-mass
     velocity removed. Random numbers: ``numpy.random.Generator(PCG64(seed))``.
     """
-    n_big = check_int_range(n_big, "n_big", 0)
-    n_small = check_int_range(n_small, "n_small", 0)
+    n_big = check_int_range(n_big, "n_big", 0, MAX_DISKS)
+    n_small = check_int_range(n_small, "n_small", 0, MAX_DISKS)
     if n_big + n_small < 1:
         raise ValueError("need at least one disk (`n_big` + `n_small` >= 1).")
-    for name, value in (("radius_big", radius_big), ("radius_small", radius_small), ("mass_big", mass_big),
-                        ("mass_small", mass_small), ("kT", kT), ("aspect", aspect)):
-        check_finite_positive(value, name)
-    if not 0 < area_fraction < 0.55:
-        raise ValueError(f"`area_fraction` must be in (0, 0.55) for random placement, got {area_fraction}.")
-    radius = np.concatenate([np.full(n_big, float(radius_big)), np.full(n_small, float(radius_small))])
-    mass = np.concatenate([np.full(n_big, float(mass_big)), np.full(n_small, float(mass_small))])
+    if n_big + n_small > MAX_DISKS:
+        raise ValueError(f"`n_big` + `n_small` must be at most {MAX_DISKS:,} (event-driven dynamics of more disks "
+                         f"takes days), got {n_big + n_small:,}.")
+    radius_big, radius_small, mass_big, mass_small, kT, aspect = (
+        check_finite_positive(value, name) for name, value in (
+            ("radius_big", radius_big), ("radius_small", radius_small), ("mass_big", mass_big),
+            ("mass_small", mass_small), ("kT", kT), ("aspect", aspect)))
+    area_fraction = check_finite_positive(area_fraction, "area_fraction")
+    if not area_fraction <= MAX_RANDOM_AREA_FRACTION:
+        raise ValueError(f"`area_fraction` must be in (0, {MAX_RANDOM_AREA_FRACTION}] for random placement (random "
+                         f"sequential addition jams near 0.547), got {area_fraction}.")
+    periodic = as_bool(periodic, "periodic")
+    radius = np.concatenate([np.full(n_big, radius_big), np.full(n_small, radius_small)])
+    mass = np.concatenate([np.full(n_big, mass_big), np.full(n_small, mass_small)])
     area = np.pi * np.sum(radius**2) / area_fraction
     ly = np.sqrt(area / aspect)
     box = np.array([aspect * ly, ly])
     rng = np.random.Generator(np.random.PCG64(check_int_range(seed, "seed", 0)))
-    x = np.empty((radius.size, 2))
-    for i, r in enumerate(radius):
-        for _ in range(100_000):
-            p = rng.uniform([r, r], box - r) if not periodic else rng.uniform([0, 0], box)
-            d = p - x[:i]
-            if periodic:
-                d -= box * np.round(d / box)
-            if i == 0 or np.all(np.einsum("ij,ij->i", d, d) > (radius[:i] + r) ** 2):
-                x[i] = p
-                break
-        else:
-            raise ValueError(f"could not place disk {i} without overlap; lower `area_fraction`.")
+    x = _place(radius, box, periodic, rng)
     v = rng.normal(size=(radius.size, 2)) * np.sqrt(kT / mass)[:, None]
     v -= np.sum(mass[:, None] * v, axis=0) / mass.sum()
     return HardDisks(x=x, v=v, radius=radius, mass=mass, box=box, periodic=periodic)
+
+
+#: Most disks random_disks places (and HardDisks is meant for).
+MAX_DISKS = 200_000
+#: Densest packing random sequential addition reaches reliably (its jamming limit is about 0.547).
+MAX_RANDOM_AREA_FRACTION = 0.5
+#: Tries per disk before random sequential addition gives up.
+_PLACEMENT_TRIES = 20_000
+
+
+def _place(radius: np.ndarray, box: np.ndarray, periodic: bool, rng: np.random.Generator) -> np.ndarray:
+    """Random sequential addition in the given order, each candidate checked against the disks in
+    its own and the neighbouring cells only (cells no narrower than the widest pair): O(N)."""
+    n = radius.size
+    reach = 2.0 * float(radius.max())
+    ncx, ncy = max(1, int(box[0] // reach)), max(1, int(box[1] // reach))
+    cells: dict[tuple[int, int], list[int]] = {}
+    x = np.empty((n, 2))
+    for i, r in enumerate(radius):
+        for _ in range(_PLACEMENT_TRIES):
+            p = rng.uniform([r, r], box - r) if not periodic else rng.uniform([0, 0], box)
+            cx, cy = min(int(p[0] / box[0] * ncx), ncx - 1), min(int(p[1] / box[1] * ncy), ncy - 1)
+            near = []
+            for dx in (-1, 0, 1):
+                for dy in (-1, 0, 1):
+                    qx, qy = cx + dx, cy + dy
+                    if periodic:
+                        qx, qy = qx % ncx, qy % ncy
+                    elif not (0 <= qx < ncx and 0 <= qy < ncy):
+                        continue
+                    near.extend(cells.get((qx, qy), ()))
+            if near:
+                idx = np.unique(np.array(near, dtype=np.int64))
+                d = p - x[idx]
+                if periodic:
+                    d -= box * np.round(d / box)
+                if not np.all(np.einsum("ij,ij->i", d, d) > (radius[idx] + r) ** 2):
+                    continue
+            x[i] = p
+            cells.setdefault((cx, cy), []).append(i)
+            break
+        else:
+            raise ValueError(f"could not place disk {i} of {n} without overlap in {_PLACEMENT_TRIES} tries; "
+                             "lower `area_fraction`.")
+    return x
 
 
 @dataclass(eq=False)
@@ -105,8 +146,9 @@ class HardDisks:
     collisions: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
-        self.x = np.array(self.x, dtype=float)
-        self.v = np.array(self.v, dtype=float)
+        self.x = np.array(as_float_array(self.x, "x"))
+        self.v = np.array(as_float_array(self.v, "v"))
+        self.periodic = as_bool(self.periodic, "periodic")
         n = self.x.shape[0]
         if self.x.shape != (n, 2) or self.v.shape != (n, 2) or n < 1:
             raise ValueError(f"`x` and `v` must have shape (N >= 1, 2), got {self.x.shape} and {self.v.shape}.")
@@ -156,13 +198,24 @@ class HardDisks:
         return self.x.shape[0]
 
     def overlap(self) -> float:
-        """Largest overlap depth between two disks now (0 when none), by a direct O(N²) check."""
-        d = self.x[:, None, :] - self.x[None, :, :]
+        """Largest overlap depth between two disks now (0 when none), from the pairs closer than the
+        widest contact distance (a k-d tree: O(N log N))."""
+        from scipy.spatial import cKDTree
+
+        if self.x.shape[0] < 2:
+            return 0.0
+        reach = 2.0 * float(self.radius.max())
+        if self.periodic:
+            tree = cKDTree(np.mod(self.x, self.box), boxsize=self.box)
+        else:
+            tree = cKDTree(self.x)
+        pairs = tree.query_pairs(reach, output_type="ndarray")
+        if pairs.size == 0:
+            return 0.0
+        d = self.x[pairs[:, 0]] - self.x[pairs[:, 1]]
         if self.periodic:
             d -= self.box * np.round(d / self.box)
-        dist = np.sqrt(np.einsum("ijk,ijk->ij", d, d))
-        gap = (self.radius[:, None] + self.radius[None, :]) - dist
-        np.fill_diagonal(gap, -np.inf)
+        gap = self.radius[pairs[:, 0]] + self.radius[pairs[:, 1]] - np.sqrt(np.einsum("ij,ij->i", d, d))
         return float(max(gap.max(), 0.0))
 
     @property

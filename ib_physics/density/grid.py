@@ -13,7 +13,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .._validation import check_int_range
+from .._validation import check_int_range, check_memory
+
+#: Memory the density engine needs per cell, about (operator, factorisation, work arrays).
+BYTES_PER_CELL = 200
 from ..domains import Box, Cylinder
 
 __all__ = ["Grid"]
@@ -42,12 +45,21 @@ class Grid:
     def __post_init__(self) -> None:
         if not isinstance(self.domain, (Box, Cylinder)):
             raise TypeError(f"`domain` must be a Box or a Cylinder, got {type(self.domain).__name__}.")
-        shape = (self.shape,) if isinstance(self.shape, (int, np.integer)) else tuple(self.shape)
+        raw = self.shape[()] if isinstance(self.shape, np.ndarray) and self.shape.ndim == 0 else self.shape
+        if isinstance(raw, (str, bytes)):
+            raise TypeError(f"`shape` must be an int or a tuple of ints, got {raw!r}.")
+        try:
+            shape = (raw,) if isinstance(raw, (int, np.integer)) else tuple(raw)
+        except TypeError:
+            raise TypeError(f"`shape` must be an int or a tuple of ints, got {type(raw).__name__}.") from None
         axes = 2 if isinstance(self.domain, Cylinder) else self.domain.dim
         if len(shape) != axes:
             what = "(n_r, n_z)" if isinstance(self.domain, Cylinder) else f"{axes} entries"
             raise ValueError(f"`shape` must have {what} for this domain, got {shape}.")
         shape = tuple(check_int_range(n, f"shape[{k}]", 2) for k, n in enumerate(shape))
+        cells = float(np.prod([float(n) for n in shape]))
+        # A density, its sparse operator (a 7-point stencil in 3D) and the solver's work arrays per cell.
+        check_memory(cells * BYTES_PER_CELL, f"a grid of {cells:.3g} cells", "shape")
         object.__setattr__(self, "shape", shape)
 
     @property

@@ -23,7 +23,8 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from scipy.linalg import lapack
 
-from .._validation import check_finite_positive, check_finite_scalar, check_t_span
+from .._validation import (as_bool, as_float_array, check_choice, check_finite_positive, check_finite_scalar,
+                           check_t_span)
 from ..dynamics import Dynamics
 from .contour import bandwidth, is_tridiagonal, series_exponential, tridiagonal_exponential
 from .fourth_order import MIN_CELLS, assemble_fourth_order
@@ -225,13 +226,21 @@ def solve_fokker_planck(
     t0, t1 = check_t_span(t_span)
     y0 = initial_values(grid, p0)
     tol = check_finite_positive(tol, "tol")
+    if not MIN_TOL <= tol <= 1.0:
+        # Below ~1e-14 the local error estimate is round-off and the step size would shrink forever.
+        raise ValueError(f"`tol` must be in [{MIN_TOL:g}, 1], got {tol:g}.")
     out_t = _check_t_eval(t_eval, t0, t1)
     h_max = check_finite_positive(max_step, "max_step") if max_step is not None else (t1 - t0)
-    if linear_solver not in ("auto", "direct", "split"):
-        raise ValueError(f"`linear_solver` must be 'auto', 'direct' or 'split', got {linear_solver!r}.")
-    if time_integration not in ("auto", "bdf2", "exponential"):
-        raise ValueError(f"`time_integration` must be 'auto', 'bdf2' or 'exponential', got {time_integration!r}.")
-    if spatial_order not in (2, 4) or isinstance(spatial_order, bool):
+    if first_step is not None:
+        first_step = check_finite_positive(first_step, "first_step")
+        if first_step < _time_resolution(t0, t1):
+            raise ValueError(f"`first_step` must be >= {_time_resolution(t0, t1):.3g} (the resolution of times "
+                             f"near t_span), got {first_step:g}.")
+    if not callable(progress):
+        progress = as_bool(progress, "progress")
+    check_choice(linear_solver, "linear_solver", ("auto", "direct", "split"))
+    check_choice(time_integration, "time_integration", ("auto", "bdf2", "exponential"))
+    if isinstance(spatial_order, (bool, np.bool_)) or spatial_order not in (2, 4):
         raise ValueError(f"`spatial_order` must be 2 or 4, got {spatial_order!r}.")
     if spatial_order == 4:
         if grid.cylindrical:
@@ -335,7 +344,7 @@ def solve_fokker_planck(
             h = _first_step(op, y_start, vol, tol, b - a)
         # A step below the resolution of the time itself (a very stiff segment late in time) would
         # repeat a time in the history; the error control takes over from this floor.
-        h = min(max(h, 1e-12 * max(1.0, abs(a), abs(b))), h_max)
+        h = min(max(h, _time_resolution(a, b)), h_max)
         hist_t = [a]
         hist_y = [y_start]
         hist_a = [a_start]
@@ -478,6 +487,15 @@ def _safe_area(grid: Grid, axis: int) -> np.ndarray:
     return np.where(area > 0, area, np.inf)
 
 
+#: Smallest relative tolerance of the adaptive steppers (near round-off the error estimate is noise).
+MIN_TOL = 1e-14
+
+
+def _time_resolution(t0: float, t1: float) -> float:
+    """The smallest step the steppers take near t_span: times closer than this are not told apart."""
+    return 1e-12 * max(1.0, abs(t0), abs(t1))
+
+
 def _first_step(op: Operator, y: np.ndarray, vol: np.ndarray, tol: float, span: float) -> float:
     """A first backward-Euler step whose error h^2/2 |A^2 y| meets the tolerance."""
     ay = op.matrix @ y
@@ -491,7 +509,7 @@ def _first_step(op: Operator, y: np.ndarray, vol: np.ndarray, tol: float, span: 
 def _check_t_eval(t_eval: Any, t0: float, t1: float) -> np.ndarray:
     if t_eval is None:
         return np.array([t0, t1])
-    te = np.atleast_1d(np.asarray(t_eval, dtype=float))
+    te = np.atleast_1d(as_float_array(t_eval, "t_eval"))
     if te.ndim != 1 or te.size == 0 or not np.all(np.isfinite(te)) or np.any(np.diff(te) <= 0):
         raise ValueError("`t_eval` must be a non-empty, strictly increasing 1-D array of finite times.")
     if te[0] < t0 or te[-1] > t1:
@@ -502,10 +520,16 @@ def _check_t_eval(t_eval: Any, t0: float, t1: float) -> np.ndarray:
 def initial_values(grid: Grid, p0: Any) -> np.ndarray:
     """Validated initial density as a flat array over the cells."""
     if callable(p0):
-        p0 = grid.evaluate(p0)
+        try:
+            p0 = grid.evaluate(p0)
+        except ValueError as exc:
+            if "broadcast" not in str(exc):
+                raise
+            raise ValueError(f"`p0` (a function) must return one density per cell, shape {grid.shape} or "
+                             "broadcastable to it, from the centres' coordinate arrays.") from None
     try:
-        arr = np.asarray(p0, dtype=float)
-    except (TypeError, ValueError):
+        arr = as_float_array(p0, "p0")
+    except TypeError:
         raise TypeError("`p0` must be an array of densities or a function of the cell centres.") from None
     if arr.shape != grid.shape:
         raise ValueError(f"`p0` must have the grid's shape {grid.shape}, got {arr.shape}.")
@@ -550,6 +574,8 @@ def stationary_density(dynamics: Dynamics, grid: Grid, *, t: float = 0.0) -> np.
     -------
     numpy.ndarray, shape ``grid.shape``
     """
+    if not isinstance(dynamics, Dynamics):
+        raise TypeError(f"`dynamics` must be an ib_physics.Dynamics, got {type(dynamics).__name__}.")
     if not isinstance(grid, Grid):
         raise TypeError(f"`grid` must be an ib_physics.Grid, got {type(grid).__name__}.")
     if "absorbing" in grid.face_kinds:

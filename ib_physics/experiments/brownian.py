@@ -25,7 +25,8 @@ from scipy import stats
 
 from .. import io
 from ._config import build_config
-from .._validation import check_finite_positive, check_int_range
+from .._validation import as_bool, check_finite_positive, check_int_range
+from ..collisions.disks import MAX_DISKS, MAX_RANDOM_AREA_FRACTION
 from ..collisions import fit_transport, mean_squared_displacement, random_disks, record, velocity_autocorrelation
 
 __all__ = ["BrownianConfig", "run_brownian", "plot_brownian", "config_from_mapping"]
@@ -56,14 +57,14 @@ class BrownianConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        check_int_range(self.n_big, "n_big", 1, 100_000)
-        check_int_range(self.n_small, "n_small", 0, 10_000_000)
+        check_int_range(self.n_big, "n_big", 1, MAX_DISKS)
+        check_int_range(self.n_small, "n_small", 0, MAX_DISKS - self.n_big)
         for name in ("radius_big", "radius_small", "mass_big", "mass_small", "kT", "duration", "sample_dt"):
             check_finite_positive(getattr(self, name), name)
-        if not 0 < self.area_fraction < 0.55:
-            raise ValueError(f"`area_fraction` must be in (0, 0.55), got {self.area_fraction}.")
-        if not isinstance(self.periodic, bool):
-            raise TypeError("`periodic` must be true or false.")
+        fraction = check_finite_positive(self.area_fraction, "area_fraction")
+        if not fraction <= MAX_RANDOM_AREA_FRACTION:
+            raise ValueError(f"`area_fraction` must be in (0, {MAX_RANDOM_AREA_FRACTION}], got {self.area_fraction}.")
+        as_bool(self.periodic, "periodic")
         check_int_range(self.frames, "frames", 2, 10_000)
         check_int_range(self.particles, "particles", 100, 2**32 - 1)
         check_int_range(self.seed, "seed", 0)

@@ -32,7 +32,8 @@ from typing import Any, Sequence
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from .._validation import check_finite_positive, check_int_range
+from .._validation import (as_bool, as_float_array, check_choice, check_finite_positive, check_finite_scalar,
+                           check_int_range, check_memory)
 from ..parallel.threads import ThreadRunner, resolve_threads
 from ..random import philox_key, standard_normals
 from . import _kernels
@@ -68,14 +69,15 @@ class Architecture:
     activation: str = "tanh"
 
     def __post_init__(self) -> None:
+        if isinstance(self.widths, (str, bytes)):
+            raise TypeError(f"`widths` must be a sequence of integers, got {self.widths!r}.")
         try:
-            widths = tuple(int(w) for w in self.widths)
-        except (TypeError, ValueError):
+            items = list(self.widths)
+        except TypeError:
             raise TypeError(f"`widths` must be a sequence of integers, got {self.widths!r}.") from None
-        if len(widths) < 2 or any(w < 1 for w in widths) or widths[-1] < 2:
+        widths = tuple(check_int_range(w, f"widths[{k}]", 1, 100_000) for k, w in enumerate(items))
+        if len(widths) < 2 or widths[-1] < 2:
             raise ValueError(f"`widths` needs >= 2 layers of >= 1 unit and >= 2 output classes, got {widths}.")
-        if any(w != v for w, v in zip(widths, self.widths)):
-            raise TypeError(f"`widths` must be integers, got {self.widths!r}.")
         object.__setattr__(self, "widths", widths)
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"`activation` must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}.")
@@ -285,38 +287,38 @@ class Trainer:
     def __post_init__(self) -> None:
         if not isinstance(self.arch, Architecture):
             raise TypeError(f"`arch` must be an Architecture, got {type(self.arch).__name__}.")
-        x = np.ascontiguousarray(self.x, dtype=np.float64)
+        x = np.ascontiguousarray(as_float_array(self.x, "x"))
         if x.ndim != 2 or x.shape[1] != self.arch.widths[0] or x.shape[0] < 1:
             raise ValueError(f"`x` must have shape (n >= 1, {self.arch.widths[0]}), got {x.shape}.")
         if not np.all(np.isfinite(x)):
             raise ValueError("`x` must be finite.")
         y = np.asarray(self.y)
-        if y.shape != (x.shape[0],) or not np.issubdtype(y.dtype, np.integer):
+        if y.shape != (x.shape[0],) or not np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_:
             raise ValueError(f"`y` must be integers of shape ({x.shape[0]},), got {y.dtype} {y.shape}.")
         if y.min() < 0 or y.max() >= self.arch.widths[-1]:
             raise ValueError(f"`y` must lie in [0, {self.arch.widths[-1]}), got [{y.min()}, {y.max()}].")
         self.x, self.y = x, np.ascontiguousarray(y, dtype=np.int64)
-        check_int_range(self.replicas, "replicas", 1, 2**31 - 1)
-        check_int_range(self.first_replica, "first_replica", 0, 2**31 - 1)
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"`optimizer` must be one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}.")
-        if self.batches not in BATCHES:
-            raise ValueError(f"`batches` must be one of {BATCHES}, got {self.batches!r}.")
-        check_finite_positive(self.learning_rate, "learning_rate")
-        check_int_range(self.batch_size, "batch_size", 1)
+        self.replicas = check_int_range(self.replicas, "replicas", 1, 2**31 - 1)
+        self.first_replica = check_int_range(self.first_replica, "first_replica", 0, 2**31 - 1)
+        check_choice(self.optimizer, "optimizer", sorted(OPTIMIZERS))
+        check_choice(self.batches, "batches", BATCHES)
+        self.learning_rate = check_finite_positive(self.learning_rate, "learning_rate")
+        self.batch_size = check_int_range(self.batch_size, "batch_size", 1)
+        # Parameters and Adam's two moments per replica, before anything is allocated.
+        check_memory(3.0 * 8 * self.replicas * self.arch.n_params, f"{self.replicas:,} replicas of "
+                     f"{self.arch.n_params} parameters", "replicas")
         if x.shape[0] + min(self.batch_size, x.shape[0]) > 2**21:
             # The minibatch draws' Philox counters hold a row index below 2**21 per epoch.
             raise ValueError(f"`x` may hold at most {2**20} training rows, got {x.shape[0]}.")
         for name in ("beta1", "beta2"):
-            value = getattr(self, name)
+            value = check_finite_scalar(getattr(self, name), name)
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"`{name}` must be in [0, 1), got {value}.")
-        check_finite_positive(self.eps, "eps")
-        if not isinstance(self.shared_initialization, (bool, np.bool_)):
-            raise TypeError(f"`shared_initialization` must be True or False, got {self.shared_initialization!r}.")
+            setattr(self, name, value)
+        self.eps = check_finite_positive(self.eps, "eps")
+        self.shared_initialization = as_bool(self.shared_initialization, "shared_initialization")
         self.trace_epochs = _check_epochs(self.trace_epochs, "trace_epochs")
-        if not isinstance(self.trace_second_batch, (bool, np.bool_)):
-            raise TypeError(f"`trace_second_batch` must be True or False, got {self.trace_second_batch!r}.")
+        self.trace_second_batch = as_bool(self.trace_second_batch, "trace_second_batch")
         self._threads = resolve_threads(self.threads)
         _, self._k0, self._k1 = philox_key(check_int_range(self.seed, "seed", 0))
         r0 = self.first_replica

@@ -15,7 +15,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .. import io
-from .._validation import check_finite_positive, check_t_span, check_int_range
+from .._validation import (as_bool, as_float_array, check_finite_positive, check_int_range, check_memory,
+                           check_t_span)
 from ..domains import Box, Cylinder, unbounded_kernel_arrays
 from ..dynamics import Dynamics, DynamicsPlan
 from ..parallel.threads import ThreadRunner, resolve_threads
@@ -28,6 +29,10 @@ __all__ = ["simulate", "StabilityWarning"]
 
 #: Largest array of stored snapshots or trails simulate() allocates without being told otherwise.
 MAX_STORED_BYTES = 4 * 2**30
+#: Largest particle state one call holds (split larger ensembles: ib_physics.parallel.simulate_ensemble).
+MAX_STATE_BYTES = 32 * 2**30
+#: Most steps one run takes (beyond, a step count is a sign of a mistyped dt).
+MAX_STEPS = 1e12
 #: Particle-steps per kernel call (keeps progress updates and Ctrl-C responsive).
 _WORK_PER_CALL = 20_000_000
 
@@ -182,8 +187,10 @@ def simulate(
                          "or 'euler_maruyama' with a DiffusionField.")
     out_steps = _output_steps(t_eval, t0, t1, dt, n_steps)
     t_out = t0 + out_steps * dt
-    if not isinstance(store_positions, bool):
-        raise TypeError("`store_positions` must be True or False.")
+    store_positions = as_bool(store_positions, "store_positions")
+    brownian_bridge = as_bool(brownian_bridge, "brownian_bridge")
+    if not (progress is True or progress is False or callable(progress)):
+        progress = as_bool(progress, "progress")
     edges = _check_edges(histogram_edges, d)
     tracer_global = _check_tracers(tracers, ensemble)
     tracer_global = tracer_global[(tracer_global >= first) & (tracer_global < first + n)]
@@ -332,6 +339,9 @@ def simulate(
 
 def _whole_steps(length: float, dt: float, name: str) -> int:
     steps = length / dt
+    if not steps <= MAX_STEPS:
+        raise ValueError(f"`{name}` spans {steps:.3g} steps of dt={dt!r}; at most {MAX_STEPS:.0e} steps are "
+                         "allowed: raise `dt`.")
     k = int(round(steps))
     if k < 1 or abs(steps - k) > 1e-9 * max(1.0, steps):
         raise ValueError(f"`{name}` spans {length!r}, which is not a whole number of steps dt={dt!r} "
@@ -342,7 +352,7 @@ def _whole_steps(length: float, dt: float, name: str) -> int:
 def _output_steps(t_eval: Any, t0: float, t1: float, dt: float, n_steps: int) -> np.ndarray:
     if t_eval is None:
         return np.array([0, n_steps], dtype=np.int64)
-    te = np.atleast_1d(np.asarray(t_eval, dtype=float))
+    te = np.atleast_1d(as_float_array(t_eval, "t_eval"))
     if te.ndim != 1 or te.size == 0 or not np.all(np.isfinite(te)):
         raise ValueError("`t_eval` must be a non-empty 1-D array of finite times.")
     if np.any(np.diff(te) <= 0):
@@ -362,9 +372,9 @@ def _output_steps(t_eval: Any, t0: float, t1: float, dt: float, n_steps: int) ->
 def _initial_positions(x0: Any, n_particles: int | None, dynamics: Dynamics,
                        domain: Box | Cylinder | None) -> np.ndarray:
     try:
-        arr = np.asarray(x0, dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError("`x0` must be numeric: shape (N, d), (d,) or a scalar.") from None
+        arr = as_float_array(x0, "x0")
+    except TypeError:
+        raise TypeError(f"`x0` must be numbers: shape (N, d), (d,) or a scalar, got {type(x0).__name__}.") from None
     if domain is not None and not isinstance(domain, (Box, Cylinder)):
         raise TypeError(f"`domain` must be a Box, a Cylinder or None, got {type(domain).__name__}.")
     if arr.ndim == 2:
@@ -384,6 +394,9 @@ def _initial_positions(x0: Any, n_particles: int | None, dynamics: Dynamics,
         raise ValueError(f"`x0` must have 1 to 3 coordinates, got {d}.")
     if not 1 <= n < MAX_PARTICLES:
         raise ValueError(f"the number of particles must be in [1, 2**32), got {n}.")
+    # The run's state: positions (three copies over a run), periodic images, flags, first passages.
+    check_memory(n * (32.0 * d + 10.0), f"the state of {n:,} particles in {d}D", "n_particles",
+                 limit=MAX_STATE_BYTES, hint=" or run the ensemble in ranges (ib_physics.parallel.simulate_ensemble)")
     if not np.all(np.isfinite(x)):
         raise ValueError("`x0` must be finite.")
     if dynamics.dim is not None and dynamics.dim != d:
@@ -411,9 +424,9 @@ def _ensemble_rows(x0: Any, n_particles: int | None, particles: Any, dynamics: D
     start = check_int_range(start, "particles[0] (start)", 0, MAX_PARTICLES - 2)
     stop = check_int_range(stop, "particles[1] (stop)", start + 1, MAX_PARTICLES - 1)
     try:
-        arr = np.asarray(x0, dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError("`x0` must be numeric: shape (N, d), (d,) or a scalar.") from None
+        arr = as_float_array(x0, "x0")
+    except TypeError:
+        raise TypeError(f"`x0` must be numbers: shape (N, d), (d,) or a scalar, got {type(x0).__name__}.") from None
     if arr.ndim == 2:
         rows = arr.shape[0]
         ensemble = rows if n_particles is None else check_int_range(n_particles, "n_particles", 1,
@@ -458,11 +471,14 @@ def _check_edges(edges: Sequence[Any] | None, d: int) -> list[np.ndarray] | None
 
 
 def _check_tracers(tracers: int | Sequence[int], n: int) -> np.ndarray:
-    if isinstance(tracers, (int, np.integer)) and not isinstance(tracers, bool):
+    if isinstance(tracers, np.ndarray) and tracers.ndim == 0:
+        tracers = tracers[()]
+    if isinstance(tracers, (int, np.integer)) and not isinstance(tracers, (bool, np.bool_)):
         k = check_int_range(tracers, "tracers", 0, n)
         return np.arange(k, dtype=np.int64)
     idx = np.asarray(tracers)
-    if idx.ndim != 1 or (idx.size and not np.issubdtype(idx.dtype, np.integer)):
+    if idx.ndim != 1 or (idx.size and (not np.issubdtype(idx.dtype, np.integer) or any(
+            isinstance(v, (bool, np.bool_)) for v in (tracers if isinstance(tracers, (list, tuple)) else ())))):
         raise TypeError("`tracers` must be an int or a 1-D sequence of particle indices.")
     idx = idx.astype(np.int64)
     if idx.size and (idx.min() < 0 or idx.max() >= n):
