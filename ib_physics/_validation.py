@@ -143,10 +143,10 @@ def as_path(value: Any, name: str, *, must_exist: bool = False, writable_dir: bo
         raise TypeError(f"`{name}` must be a path (str or os.PathLike), got {_kind(value)}.")
     path = Path(value)
     if must_exist and not path.exists():
-        raise FileNotFoundError(f"`{name}`: no such file: {path}")
+        raise ValueError(f"`{name}`: no such file: {path}")
     parent = path.parent if str(path.parent) else Path(".")
-    if not parent.exists():
-        raise FileNotFoundError(f"`{name}`: the directory {parent} does not exist.")
+    if not parent.is_dir():
+        raise ValueError(f"`{name}`: the directory {parent} does not exist.")
     if writable_dir and not os.access(parent, os.W_OK):
         raise ValueError(f"`{name}`: the directory {parent} is not writable.")
     return path

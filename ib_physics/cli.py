@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from pathlib import Path
 from typing import Any, Iterator, NoReturn, Sequence
@@ -32,10 +33,56 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _out_dir(args: argparse.Namespace) -> Path:
-    """The output directory of a run (checked before anything is written)."""
+    """The output directory of a run, checked before anything is written: a directory (or a path
+    whose nearest existing parent is one) that this process may write into."""
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"`--out` must be a directory, but {out} is a file.")
+    existing = out
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"`--out` {out}: {existing} is not a writable directory.")
+    return out
+
+
+@contextlib.contextmanager
+def _exclusive(out: Path) -> Iterator[None]:
+    """Hold the output directory for one run: a second run into it is refused (its checkpoints and
+    files would be shared) with a one-line message, until this one ends."""
+    import fcntl
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        handle = open(out / ".ib-physics.lock", "a+")
+    except OSError as exc:
+        raise ValueError(f"`--out` {out} cannot be written: {exc.strerror or exc}.") from None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ValueError(f"another ib-physics run is writing into {out}; wait for it or choose another "
+                             "`--out`.") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _negative_values(argv: Sequence[str]) -> list[str]:
+    """``--flag -1e-3`` as ``--flag=-1e-3``: argparse takes a negative number in scientific notation for
+    an option, so the value would be missing (the range check then names the flag)."""
+    out: list[str] = []
+    for token in argv:
+        if out and out[-1].startswith("--") and "=" not in out[-1] and token.startswith("-"):
+            try:
+                float(token)
+            except ValueError:
+                pass
+            else:
+                out[-1] = f"{out[-1]}={token}"
+                continue
+        out.append(token)
     return out
 
 
@@ -92,11 +139,24 @@ def _dye(args: argparse.Namespace) -> int:
     config = config_from_toml(args.config, overrides) if args.config else config_from_mapping(overrides)
     out = _out_dir(args)
     say = (lambda line: None) if args.quiet else print
-    with _executor(args) as executor:
+    with _exclusive(out), _executor(args) as executor:
         output = run_dye(config, out=out, progress=not args.quiet, animation=not args.no_animation, log=say,
-                         executor=executor)
+                         executor=executor, checkpoint_interval=args.checkpoint_interval)
     print(f"wrote {output.data} and {len(output.figures)} figures in {output.seconds:.0f} s")
     return 0
+
+
+def _threads(args: argparse.Namespace) -> int | None:
+    """``--threads``, checked before anything is written."""
+    from .parallel.threads import resolve_threads
+
+    return None if args.threads is None else resolve_threads(args.threads)
+
+
+def _add_checkpoint_flag(parser: argparse.ArgumentParser, default: float = 60.0) -> None:
+    parser.add_argument("--checkpoint-interval", type=float, default=default, dest="checkpoint_interval",
+                        metavar="SECONDS", help=f"seconds between checkpoints (default {default:g}): a killed run "
+                                                "loses at most this much work; Ctrl-C loses none")
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -122,12 +182,13 @@ def _bottleneck(args: argparse.Namespace) -> int:
     overrides = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     config = StudyConfig(**overrides)
     out = _out_dir(args)
+    threads = _threads(args)
     say = (lambda line: None) if args.quiet else print
     say(f"{len(config.fractions)} fractions x {config.networks} networks x {config.epochs} epochs; "
         f"{config.estimator_label()}")
-    with _executor(args) as executor:
-        path, runs = run_study(config, out=out, threads=args.threads, progress=not args.quiet, log=say,
-                               executor=executor)
+    with _exclusive(out), _executor(args) as executor:
+        path, runs = run_study(config, out=out, threads=threads, progress=not args.quiet, log=say,
+                               executor=executor, checkpoint_interval=args.checkpoint_interval)
     figures = plot_study(path, out)
     for run in runs:
         med = [f"{np.median(col[np.isfinite(col)]):.0f}" if np.any(np.isfinite(col)) else "-"
@@ -149,11 +210,13 @@ def _layers(args: argparse.Namespace) -> int:
         overrides["keep_trace"] = True
     config = LayersConfig(**overrides)
     out = _out_dir(args)
+    threads = _threads(args)
     say = (lambda line: None) if args.quiet else print
     say(f"{len(config.samplings)} ensembles ({', '.join(config.samplings)}) x {config.networks} networks x "
         f"{config.epochs} epochs from one initialisation")
-    with _executor(args) as executor:
-        path = run_layers(config, out=out, threads=args.threads, progress=not args.quiet, log=say, executor=executor)
+    with _exclusive(out), _executor(args) as executor:
+        path = run_layers(config, out=out, threads=threads, progress=not args.quiet, log=say, executor=executor,
+                          checkpoint_interval=args.checkpoint_interval)
     figures = plot_layers(path, out)
     from .experiments.layers import read_layers
 
@@ -176,7 +239,9 @@ def _brownian(args: argparse.Namespace) -> int:
              ("area_fraction", args.area_fraction))
     config = config_from_mapping({k: v for k, v in names if v is not None})
     say = (lambda line: None) if args.quiet else print
-    data, figures = run_brownian(config, out=_out_dir(args), progress=not args.quiet, log=say)
+    out = _out_dir(args)
+    with _exclusive(out):
+        data, figures = run_brownian(config, out=out, progress=not args.quiet, log=say)
     print(f"wrote {data} and {len(figures)} figures")
     return 0
 
@@ -187,8 +252,9 @@ def _particles(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("particles", args.particles), ("seed", args.seed),
                                    ("duration", args.duration)) if v is not None}
     config = config_from_mapping(overrides)
-    with _executor(args) as executor:
-        output = run_double_well(config, out=args.out, progress=not args.quiet, executor=executor)
+    out = _out_dir(args)
+    with _exclusive(out), _executor(args) as executor:
+        output = run_double_well(config, out=out, progress=not args.quiet, executor=executor)
     print(f"wrote {output.data} and {output.figure}")
     return 0
 
@@ -197,12 +263,33 @@ def _plot(args: argparse.Namespace) -> int:
     import h5py
 
     path = Path(args.file)
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory; give the HDF5 file an experiment wrote (e.g. {path}/dye.h5).")
     if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
-    with h5py.File(path, "r") as f:
-        kind = f.attrs.get("experiment", "")
+        raise ValueError(f"no such file: {path}")
+    if not h5py.is_hdf5(path):
+        raise ValueError(f"{path} is not an HDF5 file (plot redraws the files the experiments write).")
+    try:
+        with h5py.File(path, "r") as f:
+            kind = f.attrs.get("experiment", "")
+    except OSError as exc:
+        raise ValueError(f"{path} cannot be read as HDF5 (truncated or damaged?): {exc}") from None
     kind = kind.decode() if isinstance(kind, bytes) else str(kind)
     out = Path(args.out) if args.out is not None else path.parent
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"`--out` must be a directory, but {out} is a file.")
+    try:
+        drawn = _draw(kind, path, out, args)
+    except (KeyError, OSError, TypeError) as exc:  # a group, dataset or setting the figures need is missing
+        raise ValueError(f"{path} is an incomplete {kind or 'ib-physics'} file ({exc}); rerun the experiment to "
+                         "rewrite it.") from None
+    for p in drawn:
+        print(f"wrote {p}")
+    return 0
+
+
+def _draw(kind: str, path: Path, out: Path, args: argparse.Namespace) -> list[Path]:
+    """Every figure of one experiment's file."""
     if kind == "brownian":
         from .experiments.brownian import plot_brownian
 
@@ -226,9 +313,7 @@ def _plot(args: argparse.Namespace) -> int:
         drawn = [plot_double_well(path, out / "double_well.png")]
     else:
         raise ValueError(f"{path} holds no figure data this version can draw (experiment {kind!r}).")
-    for p in drawn:
-        print(f"wrote {p}")
-    return 0
+    return list(drawn)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -259,6 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--no-animation", action="store_true", help="skip the GIF/MP4")
     d.add_argument("--print-config", action="store_true", help="print the settings as TOML, with the derived D, v, Péclet number and time scales, and exit")
     _add_cluster_flags(d)
+    _add_checkpoint_flag(d)
     d.set_defaults(func=_dye)
     b = sub.add_parser("bottleneck", help=EXPERIMENTS["bottleneck"], description=EXPERIMENTS["bottleneck"]
                        + ". Defaults: 3 fractions x 20 networks x 5000 epochs, Adam (lr 4e-4, batch 512), binning.")
@@ -281,6 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", default="out", help="output directory (default ./out); an unfinished study there resumes")
     b.add_argument("--quiet", action="store_true", help="no progress bar or messages")
     _add_cluster_flags(b)
+    _add_checkpoint_flag(b)
     b.set_defaults(func=_bottleneck)
     y = sub.add_parser("layers", help=EXPERIMENTS["layers"], description=EXPERIMENTS["layers"]
                        + ". Defaults: 50 networks x 1000 epochs per ensemble (reshuffled and i.i.d. minibatches), "
@@ -307,6 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     y.add_argument("--out", default="out", help="output directory (default ./out); an interrupted run resumes")
     y.add_argument("--quiet", action="store_true", help="no progress bar or messages")
     _add_cluster_flags(y)
+    _add_checkpoint_flag(y)
     y.set_defaults(func=_layers)
     p = sub.add_parser("particles", help=EXPERIMENTS["particles"], description=EXPERIMENTS["particles"])
     p.add_argument("--particles", type=int, help="ensemble size (default 100000)")
@@ -327,7 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_negative_values(sys.argv[1:] if argv is None else list(argv)))
     if args.command is None:
         parser.print_help()
         return 2

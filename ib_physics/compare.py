@@ -29,6 +29,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from scipy import stats
 
+from ._validation import as_float_array, check_finite_positive, check_int_range
 from .density.grid import Grid
 
 __all__ = ["SampleComparison", "Comparison", "compare_sample", "compare", "convergence_in_n", "column_density"]
@@ -81,7 +82,9 @@ class Comparison:
 
 def grid_coordinates(grid: Grid, positions: np.ndarray) -> np.ndarray:
     """Particle positions (n, d) in the grid's coordinates: (r, z) on the glass."""
-    x = np.asarray(positions, dtype=float)
+    x = as_float_array(positions, "positions")
+    if x.ndim not in (1, 2):
+        raise ValueError(f"`positions` must have shape (n, d) or (n,), got {x.shape}.")
     if x.ndim == 1:
         x = x[:, None]
     if grid.cylindrical:
@@ -129,14 +132,23 @@ def compare_sample(positions: np.ndarray, grid: Grid, p: np.ndarray, *, n_starte
     mass0 : float
         Initial mass of the density (its normalisation).
     """
+    if not isinstance(grid, Grid):
+        raise TypeError(f"`grid` must be an ib_physics.Grid, got {type(grid).__name__}.")
     coords = grid_coordinates(grid, positions)
+    rows = coords.shape[0]
     coords = coords[np.all(np.isfinite(coords), axis=1)]
-    n = int(n_started if n_started is not None else len(positions))
+    # The particles started: at least every row given (absorbed ones are NaN rows).
+    n = rows if n_started is None else check_int_range(n_started, "n_started", max(1, rows))
     if n < 1:
-        raise ValueError("`n_started` must be >= 1.")
-    p = np.asarray(p, dtype=float)
+        raise ValueError("`positions` must hold at least one row (or give `n_started` >= 1).")
+    p = as_float_array(p, "p")
     if p.shape != grid.shape:
         raise ValueError(f"`p` must have the grid's shape {grid.shape}, got {p.shape}.")
+    if not np.all(np.isfinite(p)) or np.any(p < 0):
+        raise ValueError("`p` must be a density: finite and >= 0 in every cell.")
+    mass0 = check_finite_positive(mass0, "mass0")
+    if grid.integrate(p) <= 0:
+        raise ValueError("`p` must have positive mass.")
     counts, _ = np.histogramdd(coords, bins=grid.edges)
     prob = p * grid.volumes() / mass0
     l1 = float(np.sum(np.abs(counts / n - prob)))
@@ -171,7 +183,21 @@ def compare_sample(positions: np.ndarray, grid: Grid, p: np.ndarray, *, n_starte
 
 def compare(particles: Any, density: Any, *, atol: float = 1e-9) -> Comparison:
     """Compare a :class:`~ib_physics.ParticleResult` (with stored positions) and a
-    :class:`~ib_physics.DensityResult` at every output time they share."""
+    :class:`~ib_physics.DensityResult` at every output time they share.
+
+    Times match when they differ by at most ``atol`` × max(1, |t|) (``atol`` in (0, 1e-3]); each
+    particle time takes the nearest density time.
+    """
+    from .density.result import DensityResult
+    from .particles.result import ParticleResult
+
+    if not isinstance(particles, ParticleResult):
+        raise TypeError(f"`particles` must be a ParticleResult, got {type(particles).__name__}.")
+    if not isinstance(density, DensityResult):
+        raise TypeError(f"`density` must be a DensityResult, got {type(density).__name__}.")
+    atol = check_finite_positive(atol, "atol")
+    if atol > 1e-3:
+        raise ValueError(f"`atol` must be in (0, 1e-3] (a relative tolerance on times), got {atol:g}.")
     if particles.positions is None:
         raise ValueError("`particles` must hold positions (simulate with store_positions=True).")
     grid = density.grid
@@ -179,10 +205,10 @@ def compare(particles: Any, density: Any, *, atol: float = 1e-9) -> Comparison:
     rows = []
     times = []
     for i, t in enumerate(particles.t):
-        j = np.flatnonzero(np.abs(density.t - t) <= atol * max(1.0, abs(t)))
-        if j.size == 0:
+        j = int(np.argmin(np.abs(density.t - t)))
+        if abs(density.t[j] - t) > atol * max(1.0, abs(t)):
             continue
-        rows.append(compare_sample(particles.positions[i], grid, density.p[j[0]], n_started=particles.n_particles,
+        rows.append(compare_sample(particles.positions[i], grid, density.p[j], n_started=particles.n_particles,
                                    mass0=mass0))
         times.append(t)
     if not rows:

@@ -71,6 +71,9 @@ class Box:
         if isinstance(b, str):
             faces = [_kind(b, "boundaries")] * (2 * d)
         else:
+            if not isinstance(b, (list, tuple)):
+                raise TypeError(f"`boundaries` must be a kind or one entry per axis (a kind or a (lower, upper) "
+                                f"pair), got {b!r}.")
             b = list(b)
             if len(b) != d:
                 raise ValueError(f"`boundaries` needs one entry per axis ({d}), got {len(b)}.")
@@ -79,6 +82,8 @@ class Box:
                 if isinstance(entry, str):
                     faces += [_kind(entry, f"boundaries[{axis}]")] * 2
                 else:
+                    if not isinstance(entry, (list, tuple)):
+                        raise TypeError(f"`boundaries[{axis}]` must be a kind or a (lower, upper) pair, got {entry!r}.")
                     pair = list(entry)
                     if len(pair) != 2:
                         raise ValueError(f"`boundaries[{axis}]` must be a kind or a (lower, upper) pair.")

@@ -65,3 +65,59 @@ def test_examples_run_in_smoke_mode(tmp_path, script, assert_png):
     assert pngs
     for png in pngs:
         assert_png(png)
+
+
+def _exit_2_naming(capsys, argv, words):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert words in err, err
+
+
+def test_cli_refuses_bad_files_and_directories_in_one_line(tmp_path, capsys):
+    text = tmp_path / "notes.txt"
+    text.write_text("not hdf5")
+    _exit_2_naming(capsys, ["plot", str(text)], "not an HDF5 file")
+    _exit_2_naming(capsys, ["plot", str(tmp_path)], "is a directory")
+    truncated = tmp_path / "cut.h5"
+    with h5py.File(truncated, "w") as f:
+        f.attrs["schema_version"] = 1
+        f.attrs["experiment"] = "double_well"
+    _exit_2_naming(capsys, ["plot", str(truncated)], "incomplete double_well file")
+    damaged = tmp_path / "damaged.h5"
+    damaged.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 64)
+    assert main(["plot", str(damaged)]) == 2
+    capsys.readouterr()
+    for out in ("/dev/null", "/proc/ib-physics-out"):
+        _exit_2_naming(capsys, ["particles", "--out", out, "--quiet"], "--out")
+    for toml, words in (("", "holds no settings"), ("run = 5\n", "[run]")):
+        cfg = tmp_path / "c.toml"
+        cfg.write_text(toml)
+        _exit_2_naming(capsys, ["dye", "--config", str(cfg), "--particles", "10", "--out", str(tmp_path / "d")],
+                       words)
+    _exit_2_naming(capsys, ["dye", "--config", str(truncated), "--out", str(tmp_path / "d")], "TOML")
+    assert not (tmp_path / "d").exists()
+
+
+def test_cli_takes_negative_numbers_and_checks_sizes_before_writing(tmp_path, capsys):
+    _exit_2_naming(capsys, ["bottleneck", "--learning-rate", "-1e-3", "--out", str(tmp_path / "b")],
+                   "learning_rate")
+    _exit_2_naming(capsys, ["bottleneck", "--threads", "0", "--out", str(tmp_path / "b")], "threads")
+    _exit_2_naming(capsys, ["dye", "--particles", "4000000000", "--out", str(tmp_path / "b")], "run.particles")
+    _exit_2_naming(capsys, ["particles", "--duration", "0.0001", "--out", str(tmp_path / "b")], "duration")
+    assert not (tmp_path / "b").exists()
+    from ib_physics.experiments.dye_config import config_from_mapping
+
+    assert config_from_mapping({"particles": 3}).tracers == 3  # a tiny drop is valid: all its particles traced
+
+
+def test_a_second_run_into_a_busy_directory_is_refused(tmp_path, capsys):
+    import fcntl
+
+    out = tmp_path / "busy"
+    out.mkdir()
+    with open(out / ".ib-physics.lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        _exit_2_naming(capsys, ["particles", "--particles", "100", "--duration", "0.1", "--out", str(out),
+                                "--quiet"], "another ib-physics run")
+    assert main(["particles", "--particles", "100", "--duration", "0.1", "--out", str(out), "--quiet"]) == 0

@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .._validation import check_finite_positive, check_int_range
+from .._validation import check_finite_positive, check_int_range, check_memory
 from .disks import HardDisks
 
 __all__ = ["Trajectory", "record", "mean_squared_displacement", "velocity_autocorrelation", "TransportFit",
@@ -67,21 +67,42 @@ def record(system: HardDisks, *, duration: float, sample_dt: float, tracers: Seq
     progress : callable, optional
         ``progress(done, total)`` in simulated time after each sample.
     """
+    if not isinstance(system, HardDisks):
+        raise TypeError(f"`system` must be a HardDisks, got {type(system).__name__}.")
     duration = check_finite_positive(duration, "duration")
     sample_dt = check_finite_positive(sample_dt, "sample_dt")
-    n_samples = int(round(duration / sample_dt))
+    ratio = duration / sample_dt
+    if not ratio < 1e18:
+        raise ValueError(f"`duration` / `sample_dt` = {ratio:.3g} samples; raise `sample_dt`.")
+    n_samples = int(round(ratio))
     if n_samples < 2:
         raise ValueError("`duration` must hold at least two samples of `sample_dt`.")
-    idx = (np.flatnonzero(system.radius == system.radius.max()) if tracers is None
-           else np.asarray(tracers, dtype=np.int64))
-    if idx.size == 0 or idx.min() < 0 or idx.max() >= system.n:
-        raise ValueError(f"`tracers` must be disk indices in [0, {system.n}).")
+    if tracers is None:
+        idx = np.flatnonzero(system.radius == system.radius.max())
+    else:
+        try:
+            flat = np.ndim(tracers) == 1
+        except ValueError:  # ragged
+            flat = False
+        if isinstance(tracers, (str, bytes)) or not flat:
+            raise TypeError(f"`tracers` must be a sequence of disk indices, got {tracers!r}.")
+        idx = np.array([check_int_range(i, "tracers[i]", 0, system.n - 1) for i in tracers], dtype=np.int64)
+        if idx.size == 0:
+            raise ValueError("`tracers` must name at least one disk.")
+        if np.unique(idx).size != idx.size:
+            raise ValueError("`tracers` must be distinct disk indices.")
+    if np.ptp(system.mass[idx]) > 0:
+        raise ValueError("`tracers` must share one mass (their MSD and velocity statistics are pooled).")
+    every = check_int_range(snapshot_every, "snapshot_every", 0)
+    # Samples of the tracers (positions and velocities) and snapshots of every disk, before the run.
+    frames = (n_samples // every + 1) if every else 0
+    check_memory(8.0 * (n_samples + 1) * (4 * idx.size + 3) + 16.0 * frames * system.n,
+                 f"{n_samples + 1:,} samples", "duration / sample_dt")
     pos = np.empty((n_samples + 1, idx.size, 2))
     vel = np.empty_like(pos)
     energy = np.empty(n_samples + 1)
     coll = np.empty(n_samples + 1, np.int64)
     times = np.empty(n_samples + 1)
-    every = check_int_range(snapshot_every, "snapshot_every", 0)
     snaps, snap_t = [], []
     for k in range(n_samples + 1):
         if k:
@@ -97,8 +118,6 @@ def record(system: HardDisks, *, duration: float, sample_dt: float, tracers: Seq
             snaps.append(system.x.copy())
             snap_t.append(system.t)
     mass = system.mass[idx]
-    if np.ptp(mass) > 0:
-        raise ValueError("tracers must share one mass.")
     return Trajectory(t=times - times[0], positions=pos, velocities=vel, kinetic_energy=energy, collisions=coll,
                       tracers=idx, box=system.box.copy(), tracer_mass=float(mass[0]),
                       kT=float(energy[0] / system.n),

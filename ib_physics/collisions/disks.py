@@ -66,9 +66,13 @@ def random_disks(*, n_big: int = 5, n_small: int = 800, radius_big: float = 5.0,
     periodic = as_bool(periodic, "periodic")
     radius = np.concatenate([np.full(n_big, radius_big), np.full(n_small, radius_small)])
     mass = np.concatenate([np.full(n_big, mass_big), np.full(n_small, mass_small)])
-    area = np.pi * np.sum(radius**2) / area_fraction
-    ly = np.sqrt(area / aspect)
-    box = np.array([aspect * ly, ly])
+    with np.errstate(over="ignore", invalid="ignore"):  # extreme sizes are refused just below
+        area = np.pi * np.sum(radius**2) / area_fraction
+        ly = np.sqrt(area / aspect)
+        box = np.array([aspect * ly, ly])
+    if not np.all(np.isfinite(box)) or np.any(box <= 2.0 * radius.max()):
+        raise ValueError(f"the box ({box[0]:.3g} x {box[1]:.3g}) must be finite and wider and higher than the largest "
+                         "disk: change `aspect`, `radius_big`, `radius_small` or `area_fraction`.")
     rng = np.random.Generator(np.random.PCG64(check_int_range(seed, "seed", 0)))
     x = _place(radius, box, periodic, rng)
     v = rng.normal(size=(radius.size, 2)) * np.sqrt(kT / mass)[:, None]
@@ -148,6 +152,8 @@ class HardDisks:
     def __post_init__(self) -> None:
         self.x = np.array(as_float_array(self.x, "x"))
         self.v = np.array(as_float_array(self.v, "v"))
+        if self.x.ndim != 2 or self.v.ndim != 2:
+            raise ValueError(f"`x` and `v` must have shape (N >= 1, 2), got {self.x.shape} and {self.v.shape}.")
         self.periodic = as_bool(self.periodic, "periodic")
         n = self.x.shape[0]
         if self.x.shape != (n, 2) or self.v.shape != (n, 2) or n < 1:

@@ -240,7 +240,8 @@ def solve_fokker_planck(
         progress = as_bool(progress, "progress")
     check_choice(linear_solver, "linear_solver", ("auto", "direct", "split"))
     check_choice(time_integration, "time_integration", ("auto", "bdf2", "exponential"))
-    if isinstance(spatial_order, (bool, np.bool_)) or spatial_order not in (2, 4):
+    if not isinstance(spatial_order, (int, np.integer)) or isinstance(spatial_order, (bool, np.bool_)) \
+            or spatial_order not in (2, 4):
         raise ValueError(f"`spatial_order` must be 2 or 4, got {spatial_order!r}.")
     if spatial_order == 4:
         if grid.cylindrical:

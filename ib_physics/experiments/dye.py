@@ -143,7 +143,8 @@ def _side_edges(config: DyeConfig) -> tuple[np.ndarray, np.ndarray]:
 
 def run_dye(config: DyeConfig | None = None, *, out: str | Path = "out",
             progress: bool | Callable[[int, int], None] = True, figures: bool = True, animation: bool = True,
-            log: Callable[[str], None] | None = None, executor: Any = None) -> DyeOutput:
+            log: Callable[[str], None] | None = None, executor: Any = None,
+            checkpoint_interval: float = 60.0) -> DyeOutput:
     """Run both views, compare them, write ``dye.h5`` and the figures into ``out``.
 
     Parameters
@@ -158,6 +159,8 @@ def run_dye(config: DyeConfig | None = None, *, out: str | Path = "out",
         Draw the figures / the animation after writing the data.
     log : callable, optional
         Receives one line per stage (default: nothing).
+    checkpoint_interval : float
+        Seconds between checkpoints of the particle run (a killed run loses at most this much).
     executor : concurrent.futures.Executor, dask.distributed.Client or int, optional
         Run the particles in ranges there (:func:`~ib_physics.parallel.simulate_ensemble`): the
         same numbers as in one process. Default: this process's threads.
@@ -191,7 +194,7 @@ def run_dye(config: DyeConfig | None = None, *, out: str | Path = "out",
     if executor is None:
         parts = simulate(dynamics, x0, (0.0, c.duration_s), dt=c.dt_s, domain=glass, t_eval=t_frames, seed=c.seed,
                          store_positions=True, tracers=c.tracers, trail_every=1, checkpoint=checkpoint,
-                         progress=progress)
+                         checkpoint_interval=checkpoint_interval, progress=progress)
     else:
         from ..parallel import simulate_ensemble
 

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 
-from .._validation import check_finite_positive, check_finite_scalar, check_int_range
+from .._validation import check_finite_positive, check_finite_scalar, check_int_range, check_memory
+from ..particles.simulate import MAX_STORED_BYTES
 
 __all__ = ["DyeConfig", "DyePhysics", "config_from_mapping", "config_from_toml", "SECTIONS"]
 
@@ -84,8 +85,9 @@ class DyeConfig:
         Density outputs per frame interval (for the time derivatives of the continuity picture).
     grid_r, grid_z : int
         Cells of the axisymmetric density (also the bins of the comparison).
-    tracers : int
-        Particles whose every step is kept (the magnified panel).
+    tracers : int, optional
+        Particles whose every step is kept (the magnified panel); default 6, or every particle of
+        a smaller drop.
     """
 
     glass_radius_um: float = 60.0
@@ -107,7 +109,7 @@ class DyeConfig:
     density_per_frame: int = 10
     grid_r: int = 48
     grid_z: int = 80
-    tracers: int = 6
+    tracers: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("glass_radius_um", "glass_height_um", "drop_radius_um", "dye_radius_um",
@@ -126,7 +128,17 @@ class DyeConfig:
         _integer(self, "density_per_frame", 1, 10_000)
         _integer(self, "grid_r", 4, 4096)
         _integer(self, "grid_z", 4, 4096)
+        if self.tracers is None:  # six trails, or every particle of a smaller drop
+            object.__setattr__(self, "tracers", min(6, int(self.particles)))
         _integer(self, "tracers", 0, min(self.particles, 1000))
+        # Stored before any work: every particle at every frame (3D), every density output (and currents).
+        frames_bytes = 24.0 * self.particles * (self.frames + 2)
+        check_memory(frames_bytes, f"{self.particles:,} particles at {self.frames} frames", "run.particles",
+                     limit=MAX_STORED_BYTES, hint=" or `run.frames`")
+        outputs = (self.frames - 1) * self.density_per_frame + 1
+        check_memory(24.0 * outputs * self.grid_r * self.grid_z, f"{outputs:,} density outputs of "
+                     f"{self.grid_r} x {self.grid_z} cells", "run.density_per_frame", limit=MAX_STORED_BYTES,
+                     hint=", `run.frames` or the grid")
         a, z0 = self.drop_radius_um, self.drop_height_um
         if a > self.glass_radius_um or z0 - a < 0 or z0 + a > self.glass_height_um:
             raise ValueError(
@@ -269,18 +281,23 @@ def config_from_mapping(values: Mapping[str, Any]) -> DyeConfig:
 def config_from_toml(path: str | Path, overrides: Mapping[str, Any] | None = None) -> DyeConfig:
     """Read a TOML config file, then apply flat ``overrides`` (command-line flags)."""
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"`--config` {path} is a directory, not a TOML file.")
     try:
         with path.open("rb") as f:
             data = tomllib.load(f)
     except FileNotFoundError:
-        raise FileNotFoundError(f"config file not found: {path}") from None
+        raise ValueError(f"`--config`: no such file: {path}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"`--config` {path} is not a TOML text file (it is not UTF-8 text).") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{path} is not valid TOML: {exc}") from None
+        raise ValueError(f"`--config` {path} is not valid TOML: {exc}") from None
+    if not data:
+        raise ValueError(f"`--config` {path} holds no settings; leave out --config to run the defaults.")
     data = dict(data)
-    run = dict(data.get("run", {})) if isinstance(data.get("run", {}), Mapping) else data.get("run")
+    run = data.get("run", {})
+    if not isinstance(run, Mapping):
+        raise ValueError(f"`run` in {path} must be a table [run] of settings, got {run!r}.")
     if overrides:
-        if not isinstance(run, dict):
-            run = {}
-        run.update(overrides)
-        data["run"] = run
+        data["run"] = {**run, **overrides}
     return config_from_mapping(data)

@@ -79,8 +79,7 @@ class Architecture:
         if len(widths) < 2 or widths[-1] < 2:
             raise ValueError(f"`widths` needs >= 2 layers of >= 1 unit and >= 2 output classes, got {widths}.")
         object.__setattr__(self, "widths", widths)
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"`activation` must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}.")
+        check_choice(self.activation, "activation", sorted(ACTIVATIONS))
 
     @property
     def n_layers(self) -> int:
@@ -342,7 +341,10 @@ class Trainer:
         A Ctrl-C lets the running kernels finish these epochs for every replica (the
         state stays whole), stores their statistics in ``last_run`` and re-raises.
         """
-        n_epochs = check_int_range(epochs, "epochs", 1)
+        n_epochs = check_int_range(epochs, "epochs", 1, 10**9)
+        # Five per-layer statistics and the loss per replica and epoch, before any training.
+        check_memory(8.0 * self.replicas * n_epochs * (5 * self.arch.n_layers + 1),
+                     f"statistics of {n_epochs:,} epochs of {self.replicas:,} replicas", "epochs")
         R, L = self.replicas, self.arch.n_layers
         out = {name: np.zeros((R, n_epochs, L)) for name in ("grad_mean", "grad_std", "update_mean",
                                                               "update_std", "weight_norm")}

@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .. import io
-from .._validation import (as_bool, as_float_array, check_finite_positive, check_int_range, check_memory,
+from .._validation import (as_bool, as_float_array, as_path, check_finite_positive, check_int_range, check_memory,
                            check_t_span)
 from ..domains import Box, Cylinder, unbounded_kernel_arrays
 from ..dynamics import Dynamics, DynamicsPlan
@@ -192,10 +192,16 @@ def simulate(
     if not (progress is True or progress is False or callable(progress)):
         progress = as_bool(progress, "progress")
     edges = _check_edges(histogram_edges, d)
+    if edges is not None:
+        bins = float(np.prod([e.size - 1.0 for e in edges]))
+        check_memory(8.0 * bins * out_steps.size, f"histograms of {bins:.3g} bins at {out_steps.size} output times",
+                     "histogram_edges")
+    if checkpoint is not None:
+        checkpoint = as_path(checkpoint, "checkpoint", writable_dir=True)
     tracer_global = _check_tracers(tracers, ensemble)
     tracer_global = tracer_global[(tracer_global >= first) & (tracer_global < first + n)]
     tracer_idx = tracer_global - first
-    trail_every = check_int_range(trail_every, "trail_every", 1)
+    trail_every = check_int_range(trail_every, "trail_every", 1, n_steps)
     chunk_size = check_int_range(chunk_size, "chunk_size", 1)
     checkpoint_interval = check_finite_positive(checkpoint_interval, "checkpoint_interval")
     n_trail = n_steps // trail_every + 1
@@ -458,12 +464,14 @@ def _check_edges(edges: Sequence[Any] | None, d: int) -> list[np.ndarray] | None
         return None
     if isinstance(edges, np.ndarray) and edges.ndim == 1 and d == 1:
         edges = [edges]
+    if not isinstance(edges, (list, tuple, np.ndarray)):
+        raise TypeError(f"`histogram_edges` must be one array of bin edges per axis, got {type(edges).__name__}.")
     edges = list(edges)
     if len(edges) != d:
         raise ValueError(f"`histogram_edges` needs one edge array per axis ({d}), got {len(edges)}.")
     out = []
     for k, e in enumerate(edges):
-        e = np.asarray(e, dtype=float)
+        e = as_float_array(e, f"histogram_edges[{k}]")
         if e.ndim != 1 or e.size < 2 or not np.all(np.isfinite(e)) or np.any(np.diff(e) <= 0):
             raise ValueError(f"`histogram_edges[{k}]` must be >= 2 finite, strictly increasing edges.")
         out.append(e)
@@ -476,7 +484,10 @@ def _check_tracers(tracers: int | Sequence[int], n: int) -> np.ndarray:
     if isinstance(tracers, (int, np.integer)) and not isinstance(tracers, (bool, np.bool_)):
         k = check_int_range(tracers, "tracers", 0, n)
         return np.arange(k, dtype=np.int64)
-    idx = np.asarray(tracers)
+    try:
+        idx = np.asarray(tracers)
+    except ValueError:
+        raise TypeError("`tracers` must be an int or a 1-D sequence of particle indices.") from None
     if idx.ndim != 1 or (idx.size and (not np.issubdtype(idx.dtype, np.integer) or any(
             isinstance(v, (bool, np.bool_)) for v in (tracers if isinstance(tracers, (list, tuple)) else ())))):
         raise TypeError("`tracers` must be an int or a 1-D sequence of particle indices.")

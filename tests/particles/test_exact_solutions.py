@@ -203,3 +203,15 @@ def test_histogram_matches_numpy_and_counts_every_living_particle():
         assert res.histogram.counts[k].sum() + res.histogram.outside[k] == 30_000
     density = res.histogram.density()[-1]
     assert np.sum(density * res.histogram.cell_volumes) <= 1.0
+
+
+def test_a_deterministic_crossing_is_timed_at_the_midpoint_of_its_step():
+    """Vanishing noise, a constant force and no bridge test: the particle crosses the absorbing face in
+    the step from x = 0.995 to 1.005, so its first-passage time is (94 + 1/2) dt exactly."""
+
+    dyn = ib.Dynamics(potential=ConstantForce([1.0]), diffusion=1e-30)
+    box = ib.Box([0.0], [1.0], boundaries=[("reflecting", "absorbing")])
+    for dt, x0, steps in ((0.01, 0.055, 94), (0.004, 0.001, 249)):
+        res = ib.simulate(dyn, [x0], (0.0, 2.0), dt=dt, n_particles=8, domain=box, brownian_bridge=False, seed=0)
+        np.testing.assert_allclose(res.first_passage_time, (steps + 0.5) * dt, rtol=1e-12)
+        assert np.all(res.exit_face == 1) and not res.alive.any()
