@@ -178,7 +178,7 @@ def _bottleneck(args: argparse.Namespace) -> int:
     from .experiments.information_bottleneck import StudyConfig, run_study
 
     names = ("fractions", "networks", "epochs", "snapshots", "widths", "activation", "optimizer", "learning_rate",
-             "batch_size", "batches", "estimator", "bins", "binning_space", "seed")
+             "batch_size", "batches", "estimator", "bins", "bin_range", "binning_space", "seed")
     overrides = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     config = StudyConfig(**overrides)
     out = _out_dir(args)
@@ -362,6 +362,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--estimator", choices=("binning", "kde"), help="mutual-information estimator (default binning)")
     b.add_argument("--bins", type=int, help="bin edges on [-1, 1] (default 30)")
     b.add_argument("--binning-space", choices=("output", "preactivation"), dest="binning_space")
+    b.add_argument("--bin-range", choices=("auto", "fixed", "layer"), dest="bin_range",
+                   help="binning edges on [-1, 1] (fixed), between each layer's min and max activity (layer, as "
+                        "Saxe et al. for ReLU), or auto: fixed for tanh outputs, layer otherwise (default)")
     b.add_argument("--seed", type=int, help="seed of splits, initial weights and batches (default 0)")
     b.add_argument("--threads", type=int, help="worker threads (default: Numba's setting)")
     b.add_argument("--out", default="out", help="output directory (default ./out); an unfinished study there resumes")

@@ -26,16 +26,19 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import io
-from .._validation import check_finite_positive, check_int_range
+from .._validation import check_choice, check_finite_positive, check_int_range, check_memory
 from ..learning.data import ib_dataset, split_indices
 from ..learning.information import binned_information, kde_information
 from ..learning.network import BATCHES, OPTIMIZERS, Architecture, EpochStatistics, Trainer
 from ..learning.records import GradientStatistics, read_statistics, write_statistics
 from ..learning.transition import transition_epochs
+from ..parallel.threads import ThreadRunner, resolve_threads
 
 __all__ = ["StudyConfig", "StudyRun", "run_study", "read_study", "snapshot_epochs", "ESTIMATORS"]
 
 ESTIMATORS = ("binning", "kde")
+#: Where the binning estimator's edges lie (see :class:`StudyConfig`).
+BIN_RANGES = ("auto", "fixed", "layer")
 _STAT_NAMES = ("grad_mean", "grad_std", "update_mean", "update_std", "weight_norm")
 
 
@@ -56,7 +59,13 @@ class StudyConfig:
     optimizer, learning_rate, batch_size, batches : training (see :class:`~ib_physics.learning.Trainer`).
     estimator : {"binning", "kde"}
     bins : int
-        Equal-width bin edges on [-1, 1] for the binning estimator (the original study: 30).
+        Equal-width bin edges for the binning estimator (the original study: 30 on [-1, 1]).
+    bin_range : {"auto", "fixed", "layer"}
+        Where the edges lie: ``"fixed"`` on [-1, 1] (tanh outputs, the original study), ``"layer"``
+        between each layer's least and largest activity at each snapshot, per network (what Saxe
+        et al. 2018 do for unbounded ReLU units; with fixed edges every ReLU output above 1 falls
+        into the top bin, and growing weights then look like compression). ``"auto"``: fixed for
+        tanh outputs, per layer otherwise.
     binning_space : {"output", "preactivation"}
         Bin the layers' outputs (the original) or their pre-activations (Saxe et al.'s control).
     kde_noise_variance : float
@@ -76,6 +85,7 @@ class StudyConfig:
     batches: str = "reshuffled"
     estimator: str = "binning"
     bins: int = 30
+    bin_range: str = "auto"
     binning_space: str = "output"
     kde_noise_variance: float = 0.1
     seed: int = 0
@@ -104,6 +114,11 @@ class StudyConfig:
         if self.estimator not in ESTIMATORS:
             raise ValueError(f"`estimator` must be one of {ESTIMATORS}, got {self.estimator!r}.")
         check_int_range(self.bins, "bins", 2, 10_000)
+        check_choice(self.bin_range, "bin_range", BIN_RANGES)
+        # Per-network statistics of every epoch (five per layer and the loss), before any training.
+        check_memory(8.0 * len(fractions) * self.networks * self.epochs * (5 * (len(self.widths) - 1) + 1),
+                     f"{len(fractions)} x {self.networks:,} networks x {self.epochs:,} epochs of statistics",
+                     "epochs", hint=" or `networks`")
         if self.binning_space not in ("output", "preactivation"):
             raise ValueError(f"`binning_space` must be 'output' or 'preactivation', got {self.binning_space!r}.")
         check_finite_positive(self.kde_noise_variance, "kde_noise_variance")
@@ -113,11 +128,20 @@ class StudyConfig:
     def arch(self) -> Architecture:
         return Architecture(widths=self.widths, activation=self.activation)
 
+    @property
+    def resolved_bin_range(self) -> str:
+        """``bin_range`` with "auto" decided: fixed edges only for tanh outputs."""
+        if self.bin_range != "auto":
+            return self.bin_range
+        return "fixed" if (self.activation == "tanh" and self.binning_space == "output") else "layer"
+
     def estimator_label(self) -> str:
         """What a figure says about how its information was measured."""
         if self.estimator == "binning":
             space = "outputs" if self.binning_space == "output" else "pre-activations"
-            return f"binning of layer {space}, {self.bins} equal edges on [-1, 1]"
+            where = ("on [-1, 1]" if self.resolved_bin_range == "fixed"
+                     else "between each layer's min and max activity")
+            return f"binning of layer {space}, {self.bins} equal edges {where}"
         return f"KDE upper bound (Kolchinsky–Tracey), noise variance {self.kde_noise_variance:g}"
 
 
@@ -194,15 +218,27 @@ def _measure(state: _RunState, config: StudyConfig, x: np.ndarray, y: np.ndarray
     slices = state.trainer.layer_slices()
     R, L = state.trainer.replicas, config.arch.n_layers
     i_xt, i_ty = np.zeros((R, L)), np.zeros((R, L))
-    edges = np.linspace(-1.0, 1.0, config.bins)
+    fixed = np.linspace(-1.0, 1.0, config.bins)
     space = outs if config.binning_space == "output" else pres
-    for r in range(R):
-        for l, sl in enumerate(slices):
-            if config.estimator == "binning":
-                est = binned_information(space[r][:, sl], y, edges=edges)
-            else:
-                est = kde_information(outs[r][:, sl], y, noise_variance=config.kde_noise_variance)
-            i_xt[r, l], i_ty[r, l] = est.i_xt, est.i_ty
+    per_layer = config.resolved_bin_range == "layer"
+
+    def measure(a: int, b: int) -> None:
+        for r in range(a, b):
+            for l, sl in enumerate(slices):
+                if config.estimator == "binning":
+                    t = space[r][:, sl]
+                    edges = fixed
+                    if per_layer:  # Saxe et al.: equal bins between the layer's least and largest activity now
+                        lo, hi = float(t.min()), float(t.max())
+                        edges = np.linspace(lo, hi, config.bins) if hi > lo else np.array([lo])
+                    est = binned_information(t, y, edges=edges)
+                else:
+                    est = kde_information(outs[r][:, sl], y, noise_variance=config.kde_noise_variance)
+                i_xt[r, l], i_ty[r, l] = est.i_xt, est.i_ty
+
+    # Networks on threads: the estimators' kernels release the GIL, and each network's numbers are its own.
+    with ThreadRunner(resolve_threads(state.trainer.threads)) as runner:
+        runner.run(measure, 0, R)
     probs = outs[:, :, slices[-1]]
     pred = probs.argmax(axis=2)
     nll = -np.log(np.maximum(np.take_along_axis(probs, y[None, :, None], axis=2)[..., 0], 1e-300))

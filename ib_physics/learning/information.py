@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._validation import as_float_array, check_choice, check_finite_positive
 from . import _kernels
 
 __all__ = ["DEFAULT_EDGES", "binned_information", "kde_information", "entropy_bits", "InformationEstimate"]
@@ -105,20 +106,15 @@ def kde_information(t: np.ndarray, y: np.ndarray, *, noise_variance: float = 0.1
     bound : {"upper", "lower"}
         Kolchinsky–Tracey upper bound (KL, 2σ²) or lower bound (Bhattacharyya, 8σ²).
     """
-    t = np.ascontiguousarray(t, dtype=float)
+    t = np.ascontiguousarray(as_float_array(t, "t"))
     if t.ndim == 1:
         t = t[:, None]
     y = np.asarray(y)
     if y.shape != (t.shape[0],):
         raise ValueError(f"`y` must have shape ({t.shape[0]},), got {y.shape}.")
-    if not noise_variance > 0:
-        raise ValueError(f"`noise_variance` must be > 0, got {noise_variance}.")
-    if bound not in ("upper", "lower"):
-        raise ValueError(f"`bound` must be 'upper' or 'lower', got {bound!r}.")
+    noise_variance = check_finite_positive(noise_variance, "noise_variance")
+    check_choice(bound, "bound", ("upper", "lower"))
     scale = (2.0 if bound == "upper" else 8.0) * noise_variance
-    whole = _kernels.kde_pairwise_bound(t, scale)
-    within = 0.0
-    for label in np.unique(y):
-        sel = y == label
-        within += sel.mean() * _kernels.kde_pairwise_bound(np.ascontiguousarray(t[sel]), scale)
+    _, codes = np.unique(y, return_inverse=True)  # labels of any kind as 0 .. n_classes - 1
+    whole, within = _kernels.kde_pairwise_bounds(t, codes.astype(np.int64).ravel(), int(codes.max()) + 1, scale)
     return InformationEstimate(i_xt=whole / LN2, i_ty=(whole - within) / LN2, estimator=f"kde-{bound}")

@@ -135,3 +135,34 @@ def test_kde_study_runs_and_stays_within_the_bounds(tmp_path):
     # Pairwise bounds: I(T;Y) <= I(X;T), and I(T;Y) <= H(Y) since a class holds p(y) of the kernel mass.
     assert np.all(run.i_ty <= run.i_xt + 1e-9)
     assert np.all(run.i_ty <= ib_dataset().label_entropy + 1e-9)
+
+
+def test_relu_layers_are_binned_over_their_range_and_the_figure_says_so():
+    relu = StudyConfig(activation="relu")
+    assert relu.resolved_bin_range == "layer" and "min and max" in relu.estimator_label()
+    assert StudyConfig().resolved_bin_range == "fixed" and "[-1, 1]" in StudyConfig().estimator_label()
+    with pytest.raises(ValueError, match="bin_range"):
+        StudyConfig(bin_range="everywhere")
+
+
+@pytest.mark.slow
+def test_relu_networks_do_not_compress_where_tanh_networks_do(tmp_path):
+    """Saxe et al. (ICLR 2018): with tanh units the hidden layers' I(X;T) rises, then falls
+    (compression, under binning on [-1, 1]); with ReLU units it does not fall under KDE nor under
+    binning over each layer's range, while binning ReLU outputs on [-1, 1] fakes a compression.
+    6 networks, 85 %, 3000 epochs, 24 snapshots (measured: tanh W5 falls 2.29 bits, W4 0.51; ReLU KDE
+    falls at most 0.01 bits in any hidden layer; range binning at most 0.03 in W1–W4 — W5, three
+    units, loses 1.0 bit as its range widens — and [-1, 1] binning of ReLU fakes 1.9 bits in W5)."""
+    base = dict(fractions=(0.85,), networks=6, epochs=3000, snapshots=24)
+
+    def drops(**kw):
+        _, [run] = run_study(StudyConfig(**base, **kw), out=tmp_path / str(len(list(tmp_path.iterdir()))),
+                             progress=False)
+        mean = run.i_xt.mean(axis=0)[:, :-1]  # hidden layers
+        return mean.max(axis=0) - mean[-1]
+
+    tanh = drops(activation="tanh")
+    assert tanh[4] > 1.0 and tanh[3] > 0.3
+    assert np.all(drops(activation="relu", estimator="kde") < 0.1)
+    assert np.all(drops(activation="relu", bin_range="layer")[:4] < 0.1)
+    assert drops(activation="relu", bin_range="fixed")[4] > 1.0
