@@ -91,7 +91,8 @@ def test_bad_settings_name_the_key(data, key):
     ("[water]\ntemperature_K = -1.0\n", [], "water.temperature_K"),
     ("[drop]\nheight_um = -20.0\n", [], "drop"),
     ("[glass]\nshape = 'round'\n", [], "glass.shape"),
-    ("", ["--particles", "0"], "run.particles"),
+    ("[run]\nseed = 1\n", ["--particles", "0"], "run.particles"),
+    ("", [], "holds no settings"),
     ("[run\n", [], "TOML"),
 ])
 def test_bad_input_on_the_command_line_is_one_line_exit_2_nothing_written(tmp_path, capsys, toml, argv, key):
