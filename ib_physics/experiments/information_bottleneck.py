@@ -480,22 +480,8 @@ def _run_study_tasks(config: StudyConfig, out: Path, path: Path, executor: Any,
         done = {name: store.read(name, _read_task) for name in store.done if name in tasks}
         if done:
             say(f"resuming: {len(done)} of {len(tasks)} tasks already finished")
-        bar = None
-        if progress is True:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(tasks), initial=len(done), desc="training", unit="task")
-        try:
-            for name, result in runner.run(_study_task, {k: v for k, v in tasks.items() if k not in done}):
-                done[name] = result
-                store.add(name, lambda g, r=result: _write_task(g, r))
-                if bar is not None:
-                    bar.update(1)
-                elif callable(progress):
-                    progress(len(done), len(tasks))
-        finally:
-            if bar is not None:
-                bar.close()
+        done = runner.collect(_study_task, tasks, done=done, store=store, write=_write_task, progress=progress,
+                              desc="training", unit="task")
     states = []
     for k, fraction in enumerate(config.fractions):
         parts = [done[name] for name in sorted((n for n in tasks if n.startswith(f"{k}:")),

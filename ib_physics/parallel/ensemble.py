@@ -144,29 +144,11 @@ def simulate_ensemble(
         if store is not None:
             for name in store.done:
                 parts[name] = store.read(name, read_particle_result)
-        todo = {}
         shared_dynamics = runner.share(dynamics)
-        for a, b in ranges:
-            name = f"{a}-{b}"
-            if name in parts:
-                continue
-            rows = arr[a:b] if arr.ndim == 2 else arr
-            todo[name] = (shared_dynamics, rows, tuple(t_span), ensemble, (a, b), options, per_particle)
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(ranges), initial=len(parts), unit="range", desc="ensemble")
-        try:
-            for name, result in runner.run(_simulate_range, todo):
-                parts[name] = result
-                if store is not None:
-                    store.add(name, lambda g, r=result: write_particle_result(g, r))
-                if bar is not None:
-                    bar.update(1)
-        finally:
-            if bar is not None:
-                bar.close()
+        tasks = {f"{a}-{b}": (shared_dynamics, arr[a:b] if arr.ndim == 2 else arr, tuple(t_span), ensemble, (a, b),
+                              options, per_particle) for a, b in ranges}
+        parts = runner.collect(_simulate_range, tasks, done=parts, store=store, write=write_particle_result,
+                               progress=progress, desc="ensemble", unit="range")
     merged = merge_particle_results(list(parts.values()))
     wall = time.perf_counter() - started
     steps = merged.diagnostics.get("n_steps", 0)

@@ -115,6 +115,37 @@ class TaskRunner:
                     future.cancel()
                 raise
 
+    def collect(self, fn: Callable[..., Any], tasks: Mapping[Hashable, tuple[Any, ...]], *,
+                done: Mapping[Hashable, Any] | None = None, store: Any = None,
+                write: Callable[[Any, Any], None] | None = None, progress: bool | Callable[[int, int], None] = False,
+                desc: str = "tasks", unit: str = "task") -> dict[Hashable, Any]:
+        """Run the tasks not already ``done`` and return every result by name.
+
+        With a :class:`~ib_physics.parallel.TaskStore`, each result is written (``write(group,
+        result)``) as it finishes, so an interruption keeps it. ``progress``: a tqdm bar over
+        tasks, or ``progress(done, total)``.
+        """
+        results: dict[Hashable, Any] = dict(done or {})
+        todo = {name: args for name, args in tasks.items() if name not in results}
+        bar = None
+        if progress is True:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), unit=unit, desc=desc)
+        try:
+            for name, result in self.run(fn, todo):
+                results[name] = result
+                if store is not None and write is not None:
+                    store.add(str(name), lambda g, r=result: write(g, r))
+                if bar is not None:
+                    bar.update(1)
+                elif callable(progress):
+                    progress(len(results), len(tasks))
+        finally:
+            if bar is not None:
+                bar.close()
+        return results
+
     def _run_dask(self, fn: Callable[..., Any], pending: dict[Hashable, tuple[Any, ...]]) -> Iterator[tuple[Hashable, Any]]:
         from distributed import as_completed as dask_completed
 

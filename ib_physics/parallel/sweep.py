@@ -95,23 +95,10 @@ def simulate_sweep(runs: Mapping[str, Mapping[str, Any]], *, executor: Any = Non
         if store is not None:
             for name in store.done & set(tasks):
                 results[name] = store.read(name, read_particle_result)
-        todo = {name: (opts, per_particle, runner.threads_per_worker) for name, opts in tasks.items()
-                if name not in results}
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(tasks), initial=len(results), unit="run", desc="sweep")
-        try:
-            for name, result in runner.run(_run, todo):
-                results[name] = result
-                if store is not None:
-                    store.add(name, lambda g, r=result: write_particle_result(g, r))
-                if bar is not None:
-                    bar.update(1)
-        finally:
-            if bar is not None:
-                bar.close()
+        results = runner.collect(_run, {name: (opts, per_particle, runner.threads_per_worker)
+                                        for name, opts in tasks.items()},
+                                 done=results, store=store, write=write_particle_result, progress=progress,
+                                 desc="sweep", unit="run")
     return {name: results[name] for name in tasks}
 
 

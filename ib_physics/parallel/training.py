@@ -18,6 +18,7 @@ import numpy as np
 from .. import io
 from .._validation import check_int_range
 from ..learning.network import Architecture, EpochStatistics, Trainer, WeightTrace
+from ..particles.result import hash_array
 from .executors import TaskRunner
 from .store import TaskStore
 
@@ -66,12 +67,7 @@ class ReplicaRun:
         if self.trace is not None:
             arrays += [self.trace.epochs, *(getattr(self.trace, k) for k in _TRACE_FIELDS)]
         for a in arrays:
-            if a is None:
-                h.update(b"none;")
-                continue
-            a = np.ascontiguousarray(a)
-            h.update(f"{a.dtype.str}{a.shape};".encode())
-            h.update(a.tobytes())
+            hash_array(h, a)
         return h.hexdigest()
 
     @staticmethod
@@ -162,23 +158,10 @@ def train_replicas(arch: Architecture, x: Any, y: Any, *, replicas: int, epochs:
             for name in store.done:
                 parts[name] = store.read(name, _read_run)
         shared_x, shared_y = runner.share(x_arr), runner.share(y_arr)
-        todo = {f"{a}-{a + n}": (arch, shared_x, shared_y, a, n, E, dict(trainer_options), runner.threads_per_worker)
-                for a, n in ranges if f"{a}-{a + n}" not in parts}
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(ranges), initial=len(parts), unit="range", desc="replicas")
-        try:
-            for name, run in runner.run(_train_range, todo):
-                parts[name] = run
-                if store is not None:
-                    store.add(name, lambda g, r=run: _write_run(g, r))
-                if bar is not None:
-                    bar.update(1)
-        finally:
-            if bar is not None:
-                bar.close()
+        tasks = {f"{a}-{a + n}": (arch, shared_x, shared_y, a, n, E, dict(trainer_options), runner.threads_per_worker)
+                 for a, n in ranges}
+        parts = runner.collect(_train_range, tasks, done=parts, store=store, write=_write_run, progress=progress,
+                               desc="replicas", unit="range")
     return ReplicaRun.concatenate(list(parts.values()))
 
 

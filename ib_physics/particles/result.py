@@ -222,7 +222,7 @@ class ParticleResult(PicklableDiagnostics):
             arrays += [*self.histogram.edges, self.histogram.counts, self.histogram.outside,
                        np.array([self.histogram.n_particles])]
         for a in arrays:
-            _hash_array(h, a)
+            hash_array(h, a)
         return h.hexdigest()
 
     @property
@@ -246,7 +246,7 @@ class ParticleResult(PicklableDiagnostics):
         return load_particle_result(path)
 
 
-def _hash_array(h: Any, a: np.ndarray | None) -> None:
+def hash_array(h: Any, a: np.ndarray | None) -> None:
     """Feed an array (or its absence) with its dtype and shape into a hash."""
     if a is None:
         h.update(b"none;")
