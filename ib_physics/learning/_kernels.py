@@ -421,11 +421,14 @@ def forward_all(params, x, layers, activation, r0, r1, outputs, pre_outputs):
 
 
 #: exp(x) for x <= 0 as 2^k · e^r, |r| <= ln2 / 2, e^r by its Taylor polynomial of degree 12
-#: (relative error below 4e-16 against libm): plain arithmetic, so the pair loop vectorises
-#: where a libm call would not. Arguments below -700 are taken as -700 (e^-700 ≈ 1e-304).
+#: (relative error below 4e-16 against libm), and 2^k built from k's bits: plain float and int64
+#: arithmetic, so the pair loops vectorise where a libm call (or a float-to-int conversion) would
+#: not. Arguments below -700 are taken as -700 (e^-700 ≈ 1e-304, nothing beside row sums >= 1).
 _LOG2E = 1.4426950408889634
 _LN2_HI = 6.93147180369123816490e-01
 _LN2_LO = 1.90821492927058770002e-10
+#: 1.5 · 2^52: x + _ROUND rounds x to an integer that sits in the low mantissa bits.
+_ROUND = 6755399441055744.0
 
 
 @kernel
@@ -446,8 +449,10 @@ def kde_pairwise_bounds(h, labels, n_classes, scale):
     row = np.ones(n)
     same = np.ones(n)
     buf = np.empty(n)
-    bits = np.empty(n, np.int64)
-    two_k = bits.view(np.float64)
+    rest = np.empty(n)
+    scaled = np.empty(n)
+    scaled_bits = scaled.view(np.int64)
+    round_bits = np.array([_ROUND]).view(np.int64)[0]
     inv = -1.0 / scale
     for i in range(n):
         m = n - i - 1
@@ -460,13 +465,18 @@ def kde_pairwise_bounds(h, labels, n_classes, scale):
                 buf[j] += diff * diff
         for j in range(m):
             x = max(buf[j] * inv, -700.0)
-            kf = math.floor(x * _LOG2E + 0.5)
-            r = x - kf * _LN2_HI - kf * _LN2_LO
+            rounded = x * _LOG2E + _ROUND
+            kf = rounded - _ROUND
+            rest[j] = x - kf * _LN2_HI - kf * _LN2_LO
+            scaled[j] = rounded
+        for j in range(m):  # k's bits into the exponent field: the float 2^k
+            scaled_bits[j] = (scaled_bits[j] - round_bits + 1023) << 52
+        for j in range(m):
+            r = rest[j]
             p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (
                 1.0 / 720.0 + r * (1.0 / 5040.0 + r * (1.0 / 40320.0 + r * (1.0 / 362880.0 + r * (
                     1.0 / 3628800.0 + r * (1.0 / 39916800.0 + r / 479001600.0)))))))))))
-            bits[j] = (np.int64(kf) + 1023) << 52  # 2^k by its exponent bits
-            buf[j] = p * two_k[j]
+            buf[j] = p * scaled[j]
         li = lab[i]
         acc = 0.0
         acc_same = 0.0

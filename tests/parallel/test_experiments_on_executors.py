@@ -77,6 +77,7 @@ def test_cli_runs_particles_on_a_local_cluster_with_the_serial_numbers(tmp_path,
         main([*args, "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"])
 
 
+@pytest.mark.slow
 def test_the_dye_on_an_executor_writes_the_numbers_of_one_process(tmp_path):
     from ib_physics.experiments.dye import run_dye
     from ib_physics.experiments.dye_config import config_from_mapping

@@ -206,6 +206,7 @@ def test_training_replicas_in_ranges_equal_one_trainer(tmp_path):
             train_replicas(arch, x, y, replicas=7, epochs=3, executor=pool, learning_rate=-1.0)
 
 
+@pytest.mark.slow
 def test_a_process_pool_survives_a_killed_worker(tmp_path, whole):
     args = {f"{a}-{b}": (str(tmp_path / f"marker-{a}"), DYN, np.array([0.2]), (0.0, 1.0), N, (a, b),
                          {**OPTIONS, "store_positions": False, "progress": False}, False)
