@@ -52,21 +52,29 @@ def _exclusive(out: Path) -> Iterator[None]:
     files would be shared) with a one-line message, until this one ends."""
     import fcntl
 
+    created = not out.exists()
+    lock = out / ".ib-physics.lock"
     try:
         out.mkdir(parents=True, exist_ok=True)
-        handle = open(out / ".ib-physics.lock", "a+")
+        handle = open(lock, "a+")
     except OSError as exc:
         raise ValueError(f"`--out` {out} cannot be written: {exc.strerror or exc}.") from None
-    with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ValueError(f"another ib-physics run is writing into {out}; wait for it or choose another "
-                             "`--out`.") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    try:
+        with handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ValueError(f"another ib-physics run is writing into {out}; wait for it or choose another "
+                                 "`--out`.") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+    finally:
+        if created and [p.name for p in out.iterdir()] == [lock.name]:
+            # A run that wrote nothing (refused, or interrupted at once) leaves no directory behind.
+            lock.unlink()
+            out.rmdir()
 
 
 def _negative_values(argv: Sequence[str]) -> list[str]:

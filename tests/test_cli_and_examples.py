@@ -105,6 +105,9 @@ def test_cli_takes_negative_numbers_and_checks_sizes_before_writing(tmp_path, ca
     _exit_2_naming(capsys, ["bottleneck", "--threads", "0", "--out", str(tmp_path / "b")], "threads")
     _exit_2_naming(capsys, ["dye", "--particles", "4000000000", "--out", str(tmp_path / "b")], "run.particles")
     _exit_2_naming(capsys, ["particles", "--duration", "0.0001", "--out", str(tmp_path / "b")], "duration")
+    # Too short to fit D: refused after a pilot on a copy of the system, before the run and any file.
+    _exit_2_naming(capsys, ["brownian", "--duration", "100", "--out", str(tmp_path / "b"), "--quiet"],
+                   "`duration` 100 is too short")
     assert not (tmp_path / "b").exists()
     from ib_physics.experiments.dye_config import config_from_mapping
 

@@ -88,6 +88,24 @@ def _displacements(positions: np.ndarray, lag_samples: int) -> np.ndarray:
     return d.reshape(-1)
 
 
+def _check_duration(system: Any, c: BrownianConfig) -> None:
+    """Refuse, before the run, a duration too short to fit D: the MSD is fitted beyond ten velocity
+    relaxation times and up to the largest lag (duration / 4). The relaxation time comes from a pilot
+    run on a copy of the system (at most 400 samples; the run itself is unchanged)."""
+    import copy
+
+    pilot = record(copy.deepcopy(system), duration=min(c.duration, 400.0 * c.sample_dt), sample_dt=c.sample_dt)
+    lags, acf = velocity_autocorrelation(pilot)
+    below = np.flatnonzero(acf < acf[0] / np.e)
+    tau = float(lags[below[0]]) if below.size else float(lags[-1])  # else a lower bound
+    need = 40.0 * tau + 8.0 * c.sample_dt
+    if c.duration < need:
+        raise ValueError(f"`duration` {c.duration:g} is too short to fit D: the big disks' velocities relax over "
+                         f"{'about' if below.size else 'more than'} {tau:g} time units, and the MSD is fitted beyond "
+                         f"ten relaxation times within the largest lag (duration / 4); use a duration >= "
+                         f"{need:.0f}.")
+
+
 def run_brownian(config: BrownianConfig | None = None, *, out: str | Path = "out",
                  progress: bool = True, log: Callable[[str], None] | None = None) -> tuple[Path, list[Path]]:
     """Run the three views, write ``brownian.h5`` and the figures into ``out``."""
@@ -103,6 +121,7 @@ def run_brownian(config: BrownianConfig | None = None, *, out: str | Path = "out
     say(f"{system.n} disks in a {system.box[0]:.1f} x {system.box[1]:.1f} box "
         f"({'periodic' if c.periodic else 'walls'}), area fraction {c.area_fraction}")
     system.run(50.0 * c.sample_dt)  # let the placement's correlations relax
+    _check_duration(system, c)
     n_samples = int(round(c.duration / c.sample_dt))
     bar = None
     if progress:
