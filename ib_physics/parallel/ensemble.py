@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .._validation import check_int_range
+from .._validation import as_float_array, check_int_range
 from ..domains import Box, Cylinder
 from ..dynamics import Dynamics
 from ..particles import REDUCTION_BLOCK, ParticleResult, merge_particle_results, simulate
@@ -109,7 +109,10 @@ def simulate_ensemble(
             raise TypeError(f"`{name}` must be True or False, got {value!r}.")
     if store_positions and not per_particle:
         raise ValueError("`store_positions=True` keeps per-particle arrays: it needs `per_particle=True`.")
-    arr = np.asarray(x0, dtype=float) if not isinstance(x0, np.ndarray) else x0
+    try:
+        arr = as_float_array(x0, "x0")
+    except TypeError:
+        raise TypeError(f"`x0` must be numbers: shape (N, d), (d,) or a scalar, got {type(x0).__name__}.") from None
     if arr.ndim == 2:
         ensemble = arr.shape[0] if n_particles is None else check_int_range(n_particles, "n_particles", 1,
                                                                              MAX_PARTICLES - 1)
