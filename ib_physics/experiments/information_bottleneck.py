@@ -140,7 +140,7 @@ class StudyConfig:
         if self.estimator == "binning":
             space = "outputs" if self.binning_space == "output" else "pre-activations"
             where = ("on [-1, 1]" if self.resolved_bin_range == "fixed"
-                     else "between each layer's min and max activity")
+                     else "between each layer's min and max")
             return f"binning of layer {space}, {self.bins} equal edges {where}"
         return f"KDE upper bound (Kolchinsky–Tracey), noise variance {self.kde_noise_variance:g}"
 

@@ -125,8 +125,9 @@ def _information_plane(config: Any, runs: list[StudyRun], path: Path, note: str)
     axes[0, 0].legend(loc="lower right", fontsize=8)
     if scatter is not None:
         fig.colorbar(scatter, ax=axes[0, -1], label="epoch")
+    # The estimator on its own line: narrow (one-fraction) figures would cut a single long title.
     fig.suptitle(f"Information plane, mean of {config.networks} networks {config.widths} "
-                 f"({config.activation}, {config.optimizer}); {config.estimator_label()}{note}", fontsize=11)
+                 f"({config.activation}, {config.optimizer})\n{config.estimator_label()}{note}", fontsize=10)
     return _save(fig, path)
 
 
