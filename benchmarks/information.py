@@ -9,7 +9,7 @@ cost of the information plane in a study (KDE beside binning, same run).
    0.85 --networks 6 --epochs 3000 --snapshots 24`` with ``--estimator kde`` and with binning, on the
    machine's threads.
 
-    python benchmarks/information.py [--pairs 3] [--skip-study]
+    python benchmarks/information.py [--pairs 3] [--study-pairs 2] [--skip-study]
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--skip-study", action="store_true")
+    parser.add_argument("--study-pairs", type=int, default=2)
     args = parser.parse_args()
     print(f"# {platform.machine()}, Python {platform.python_version()}, {os.cpu_count()} CPUs")
     t, y = layer_outputs()
@@ -65,11 +66,12 @@ def main() -> None:
         t0 = time.perf_counter()
         b = numpy_kde(t, y, 0.1)
         peer.append(time.perf_counter() - t0)
-    if abs(a.i_xt - b[0]) > 1e-9 or abs(a.i_ty - b[1]) > 1e-9:
+    if abs(a.i_xt - b[0]) > 1e-6 or abs(a.i_ty - b[1]) > 1e-6:
         raise AssertionError(f"estimates differ: {a} vs {b}")
     mo, mp = statistics.median(ours), statistics.median(peer)
+    gap = max(abs(a.i_xt - b[0]), abs(a.i_ty - b[1]))
     print(f"\none layer, {t.shape[0]} patterns x {t.shape[1]} units: I(X;T) = {a.i_xt:.4f} bits, I(T;Y) = "
-          f"{a.i_ty:.4f} bits (both agree to 1e-9)")
+          f"{a.i_ty:.4f} bits (single- vs double-precision kernel values: {gap:.1e} bits apart)")
     print("| estimator | s (median) | ratio |")
     print("|---|---|---|")
     print(f"| ib_physics `kde_information` (Numba, pairs once) | {mo:.3f} | {mp / mo:.1f}x faster |")
@@ -80,17 +82,18 @@ def main() -> None:
     import tempfile
 
     kw = dict(fractions=(0.85,), networks=6, epochs=3000, snapshots=24, activation="relu")
-    rows = {}
-    for estimator in ("binning", "kde"):
-        with tempfile.TemporaryDirectory() as out:
-            t0 = time.perf_counter()
-            run_study(StudyConfig(**kw, estimator=estimator), out=out, progress=False)
-            rows[estimator] = time.perf_counter() - t0
+    rows: dict[str, list[float]] = {"binning": [], "kde": []}
+    for _ in range(args.study_pairs):  # alternating, as the machine's load drifts
+        for estimator in rows:
+            with tempfile.TemporaryDirectory() as out:
+                t0 = time.perf_counter()
+                run_study(StudyConfig(**kw, estimator=estimator), out=out, progress=False)
+                rows[estimator].append(time.perf_counter() - t0)
     print("\nReLU study, 85 %, 6 networks x 3000 epochs, 24 snapshots (training included):")
-    print("| estimator | s |")
-    print("|---|---|")
+    print("| estimator | s (median) | all runs |")
+    print("|---|---|---|")
     for estimator, seconds in rows.items():
-        print(f"| {estimator} | {seconds:.1f} |")
+        print(f"| {estimator} | {statistics.median(seconds):.1f} | {', '.join(f'{s:.1f}' for s in seconds)} |")
 
 
 if __name__ == "__main__":

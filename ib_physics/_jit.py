@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from numba import njit
 
-__all__ = ["kernel", "inline_kernel"]
+__all__ = ["kernel", "inline_kernel", "contracting_kernel"]
 
 _OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy"}
 
@@ -22,3 +22,8 @@ _OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy"}
 kernel = njit(**_OPTIONS)
 #: Small device-style helper, inlined at the Numba IR level into its callers.
 inline_kernel = njit(inline="always", **_OPTIONS)
+#: Serial kernel whose multiply-adds may fuse into FMA instructions (LLVM's ``contract`` flag
+#: alone: no reassociation, so sums keep their order and results stay independent of threads
+#: and chunks; the last bit can differ from a machine without FMA). For estimator kernels whose
+#: cost is polynomial arithmetic, not for the simulation engines' pinned paths.
+contracting_kernel = njit(fastmath={"contract"}, **_OPTIONS)

@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from .._jit import inline_kernel, kernel
+from .._jit import contracting_kernel, inline_kernel, kernel
 from ..random import _to_unit, philox_words
 
 TANH, RELU = 0, 1
@@ -420,75 +420,106 @@ def forward_all(params, x, layers, activation, r0, r1, outputs, pre_outputs):
                 col += layers[l, 1]
 
 
-#: exp(x) for x <= 0 as 2^k · e^r, |r| <= ln2 / 2, e^r by its Taylor polynomial of degree 12
-#: (relative error below 4e-16 against libm), and 2^k built from k's bits: plain float and int64
-#: arithmetic, so the pair loops vectorise where a libm call (or a float-to-int conversion) would
-#: not. Arguments below -700 are taken as -700 (e^-700 ≈ 1e-304, nothing beside row sums >= 1).
-_LOG2E = 1.4426950408889634
-_LN2_HI = 6.93147180369123816490e-01
-_LN2_LO = 1.90821492927058770002e-10
-#: 1.5 · 2^52: x + _ROUND rounds x to an integer that sits in the low mantissa bits.
-_ROUND = 6755399441055744.0
+#: exp(x) for x <= 0 in single precision as 2^k · e^r, |r| <= ln2 / 2, e^r by its Taylor
+#: polynomial of degree 7 (truncation below 6e-9, under float32's rounding), 2^k built from k's
+#: bits: plain float32 and int32 arithmetic, so the pair loops run eight pairs per AVX2 instruction
+#: where a libm call (or a float-to-int conversion) would not vectorise. Arguments below -87 are
+#: taken as -87 (e^-87 ≈ 1.6e-38, the smallest normal float32; nothing beside row sums >= 1).
+_LOG2E_32 = np.float32(1.4426950408889634)
+#: ln 2 in two parts (Cody–Waite): k · _LN2_HI_32 is exact for |k| < 2^15.
+_LN2_HI_32 = np.float32(0.693359375)
+_LN2_LO_32 = np.float32(-2.12194440e-4)
+#: 1.5 · 2^23: x + _ROUND_32 rounds x to an integer that sits in the low mantissa bits.
+_ROUND_32 = np.float32(12582912.0)
+_EXP_FLOOR_32 = np.float32(-87.0)
+#: Pairs with ‖h_i - h_j‖² / scale above this are skipped: each would add below e^-64 ≈ 1.6e-28 to a
+#: row sum that is at least 1, so even 10^12 of them stay below the sum's rounding (2^-53 ≈ 1.1e-16).
+KDE_CUTOFF = 64.0
 
 
-@kernel
-def kde_pairwise_bounds(h, labels, n_classes, scale):
+@contracting_kernel
+def kde_pairwise_bounds(h, labels, n_classes, scale, axis):
     """The pairwise-distance bound over all rows of h (n, d) and its class-weighted mean within the
     classes ``labels`` (n,) in [0, n_classes), in nats, from one pass over the pairs:
 
         whole  = -(1/n) Σ_i log((1/n) Σ_j K_ij),
         within = Σ_c p(c) · -(1/n_c) Σ_{i∈c} log((1/n_c) Σ_{j∈c} K_ij),   K_ij = exp(-‖h_i - h_j‖² / scale).
 
-    Each pair is evaluated once (K is symmetric, and K_ii = 1 is the largest term, so the row sums
-    lie in [1, n] and need no log-sum-exp shift). With scale = 2σ² these are the Kolchinsky–Tracey
-    upper bounds of H(T) and H(T|Y) for T = h(X) + N(0, σ² I); with 8σ² the Bhattacharyya lower bounds.
+    With scale = 2σ² these are the Kolchinsky–Tracey upper bounds of H(T) and H(T|Y) for
+    T = h(X) + N(0, σ² I); with 8σ² the Bhattacharyya lower bounds. Each pair is evaluated once (K is
+    symmetric, and K_ii = 1 is the largest term, so the row sums lie in [1, n] and need no log-sum-exp
+    shift). Distances and K_ij are single precision (h should be centred, so that differences keep
+    their digits), each K_ij within about 1e-6 of its value relative; the sums are double. The rows
+    must be sorted by column ``axis``: the partners of row i are then the run j = i+1, ... up to the
+    first row whose ``axis`` value alone puts it beyond ``KDE_CUTOFF`` (later rows are farther still).
     """
     n, d = h.shape
-    ht = np.ascontiguousarray(h.T)  # one unit's values contiguous: the j loops run over memory
-    lab = labels.astype(np.float64)
+    ht = np.ascontiguousarray(h.T).astype(np.float32)  # one unit's values contiguous: j loops run over memory
+    lab = labels.astype(np.float32)
     row = np.ones(n)
     same = np.ones(n)
-    buf = np.empty(n)
-    rest = np.empty(n)
-    scaled = np.empty(n)
-    scaled_bits = scaled.view(np.int64)
-    round_bits = np.array([_ROUND]).view(np.int64)[0]
-    inv = -1.0 / scale
+    buf = np.empty(n, dtype=np.float32)
+    rest = np.empty(n, dtype=np.float32)
+    scaled = np.empty(n, dtype=np.float32)
+    scaled_bits = scaled.view(np.int32)
+    round_bits = np.array([_ROUND_32]).view(np.int32)[0]
+    inv = np.float32(-1.0 / scale)
+    zero = np.float32(0.0)
+    reach = math.sqrt(KDE_CUTOFF * scale)
+    key = h[:, axis]
+    end = 0
     for i in range(n):
-        m = n - i - 1
+        end = max(end, i + 1)
+        while end < n and key[end] - key[i] <= reach:
+            end += 1
+        m = end - i - 1
         for j in range(m):
-            buf[j] = 0.0
+            buf[j] = zero
         for k in range(d):
             x = ht[k, i]
             for j in range(m):
                 diff = x - ht[k, i + 1 + j]
                 buf[j] += diff * diff
         for j in range(m):
-            x = max(buf[j] * inv, -700.0)
-            rounded = x * _LOG2E + _ROUND
-            kf = rounded - _ROUND
-            rest[j] = x - kf * _LN2_HI - kf * _LN2_LO
+            x = max(buf[j] * inv, _EXP_FLOOR_32)
+            rounded = x * _LOG2E_32 + _ROUND_32
+            kf = rounded - _ROUND_32
+            rest[j] = x - kf * _LN2_HI_32 - kf * _LN2_LO_32
             scaled[j] = rounded
         for j in range(m):  # k's bits into the exponent field: the float 2^k
-            scaled_bits[j] = (scaled_bits[j] - round_bits + 1023) << 52
+            scaled_bits[j] = (scaled_bits[j] - round_bits + 127) << 23
         for j in range(m):
             r = rest[j]
-            p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (
-                1.0 / 720.0 + r * (1.0 / 5040.0 + r * (1.0 / 40320.0 + r * (1.0 / 362880.0 + r * (
-                    1.0 / 3628800.0 + r * (1.0 / 39916800.0 + r / 479001600.0)))))))))))
+            p = np.float32(1.0) + r * (np.float32(1.0) + r * (np.float32(0.5) + r * (np.float32(1.0 / 6.0) + r * (
+                np.float32(1.0 / 24.0) + r * (np.float32(1.0 / 120.0) + r * (np.float32(1.0 / 720.0) + r * np.float32(
+                    1.0 / 5040.0)))))))
             buf[j] = p * scaled[j]
         li = lab[i]
-        acc = 0.0
-        acc_same = 0.0
-        for j in range(m):
+        for j in range(m):  # the partners' sums: independent updates, one vector loop
             e = buf[j]
-            acc += e
+            w = e if lab[i + 1 + j] == li else zero
             row[i + 1 + j] += e
-            w = e if lab[i + 1 + j] == li else 0.0
-            acc_same += w
             same[i + 1 + j] += w
-        row[i] += acc
-        same[i] += acc_same
+            rest[j] = w
+        # Row i's own sums as four interleaved partial sums (a fixed order, so fixed bits), which the
+        # vectoriser keeps in one register where a single running sum is a chain of dependent adds.
+        a0 = a1 = a2 = a3 = 0.0
+        s0 = s1 = s2 = s3 = 0.0
+        full = m - m % 4
+        for j in range(0, full, 4):
+            a0 += buf[j]
+            a1 += buf[j + 1]
+            a2 += buf[j + 2]
+            a3 += buf[j + 3]
+            s0 += rest[j]
+            s1 += rest[j + 1]
+            s2 += rest[j + 2]
+            s3 += rest[j + 3]
+        for j in range(full, m):
+            a0 += buf[j]
+            s0 += rest[j]
+        row[i] += (a0 + a1) + (a2 + a3)
+        same[i] += (s0 + s1) + (s2 + s3)
     counts = np.zeros(n_classes)
     for i in range(n):
         counts[labels[i]] += 1.0
