@@ -30,8 +30,8 @@ def _cell(x, lower, spacing, n):
 
 
 @inline_kernel
-def interp_grid(tables, offset, component, grid, pos, d):
-    """Multilinear interpolation of table ``component`` stored from ``offset``.
+def interp_point(tables, offset, component, grid, p0, p1, p2, d):
+    """Multilinear interpolation of table ``component`` stored from ``offset`` at (p0, p1, p2)[:d].
 
     ``grid`` holds lower (3), spacing (3) and node counts (3); nodes in C order.
     """
@@ -39,13 +39,13 @@ def interp_grid(tables, offset, component, grid, pos, d):
     n1 = int(grid[7])
     n2 = int(grid[8])
     base = offset + component * n0 * n1 * n2
-    i0, w0 = _cell(pos[0], grid[0], grid[3], n0)
+    i0, w0 = _cell(p0, grid[0], grid[3], n0)
     i1, w1 = 0, 0.0
     i2, w2 = 0, 0.0
     if d > 1:
-        i1, w1 = _cell(pos[1], grid[1], grid[4], n1)
+        i1, w1 = _cell(p1, grid[1], grid[4], n1)
     if d > 2:
-        i2, w2 = _cell(pos[2], grid[2], grid[5], n2)
+        i2, w2 = _cell(p2, grid[2], grid[5], n2)
     total = 0.0
     for c0 in range(2 if n0 > 1 else 1):
         f0 = w0 if c0 else 1.0 - w0
@@ -58,6 +58,20 @@ def interp_grid(tables, offset, component, grid, pos, d):
 
 
 @inline_kernel
+def interp_grid(tables, offset, component, grid, pos, d):
+    """:func:`interp_point` at the point ``pos[:d]``."""
+    return interp_point(tables, offset, component, grid, pos[0], pos[1] if d > 1 else 0.0,
+                        pos[2] if d > 2 else 0.0, d)
+
+
+@inline_kernel
+def double_well_force_term(xa, height, minimum, scale):
+    """scale · dU/dx of U = h ((x/m)² - 1)² along one axis (subtracted from the drift)."""
+    q = xa / minimum
+    return scale * 4.0 * height * (q * q - 1.0) * xa / (minimum * minimum)
+
+
+@inline_kernel
 def drift_at(pos, d, seg, lin, off, nl_scale, nl_rows, tables, out):
     """Conservative plus external drift a(x) for segment ``seg`` into ``out[:d]``."""
     for i in range(d):
@@ -66,16 +80,42 @@ def drift_at(pos, d, seg, lin, off, nl_scale, nl_rows, tables, out):
     for r in range(nl_rows.shape[0]):
         code = int(nl_rows[r, 0])
         if code == CODE_DOUBLE_WELL:
-            h = nl_rows[r, 1]
-            m = nl_rows[r, 2]
             a = int(nl_rows[r, 3])
-            xa = pos[a]
-            q = xa / m
-            out[a] -= scale * 4.0 * h * (q * q - 1.0) * xa / (m * m)
+            out[a] -= double_well_force_term(pos[a], nl_rows[r, 1], nl_rows[r, 2], scale)
         elif code == CODE_TABULATED:
             offset = int(nl_rows[r, 1])
             for i in range(d):
                 out[i] += scale * interp_grid(tables, offset, i, nl_rows[r, 2:11], pos, d)
+
+
+@inline_kernel
+def drift_lanes(xs, d, seg, lin, off, nl_scale, nl_rows, tables, out):
+    """:func:`drift_at` for every lane (column) of ``xs`` (3, lanes) into ``out`` (3, lanes).
+
+    The same arithmetic per lane, in the same order, so the same bits; each term runs as one
+    loop over the lanes, which vectorises for affine and double-well terms.
+    """
+    lanes = xs.shape[1]
+    for i in range(d):
+        c = lin[seg, i]
+        o = off[seg, i]
+        for g in range(lanes):
+            out[i, g] = c * xs[i, g] + o
+    scale = nl_scale[seg]
+    for r in range(nl_rows.shape[0]):
+        code = int(nl_rows[r, 0])
+        if code == CODE_DOUBLE_WELL:
+            height = nl_rows[r, 1]
+            minimum = nl_rows[r, 2]
+            a = int(nl_rows[r, 3])
+            for g in range(lanes):
+                out[a, g] -= double_well_force_term(xs[a, g], height, minimum, scale)
+        elif code == CODE_TABULATED:
+            offset = int(nl_rows[r, 1])
+            grid = nl_rows[r, 2:11]
+            for g in range(lanes):
+                for i in range(d):
+                    out[i, g] += scale * interp_point(tables, offset, i, grid, xs[0, g], xs[1, g], xs[2, g], d)
 
 
 @inline_kernel
@@ -90,6 +130,24 @@ def diffusion_at(pos, d, seg, diff, field_on, field_grid, field_tables, d_out, g
         for i in range(d):
             d_out[i] = diff[seg, i]
             grad_out[i] = 0.0
+
+
+@inline_kernel
+def diffusion_lanes(xs, d, seg, diff, field_on, field_grid, field_tables, d_out, grad_out):
+    """:func:`diffusion_at` for every lane (column) of ``xs`` (3, lanes) into (3, lanes) outputs."""
+    lanes = xs.shape[1]
+    if field_on:
+        for g in range(lanes):
+            f = interp_point(field_tables, 0, 0, field_grid, xs[0, g], xs[1, g], xs[2, g], d)
+            for i in range(d):
+                d_out[i, g] = diff[seg, i] * f
+                grad_out[i, g] = diff[seg, i] * interp_point(field_tables, 0, 1 + i, field_grid, xs[0, g],
+                                                             xs[1, g], xs[2, g], d)
+    else:
+        for i in range(d):
+            for g in range(lanes):
+                d_out[i, g] = diff[seg, i]
+                grad_out[i, g] = 0.0
 
 
 @kernel
