@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._coefficients import diffusion_at, drift_at
+from .._coefficients import diffusion_at, diffusion_lanes, drift_at, drift_lanes
 from .._jit import inline_kernel, kernel
 from ..random import bridge_uniform, fill_lane_normals
 
-#: Particles whose random blocks are generated together.
-LANES = 8
+#: Particles that move together: their random blocks are generated together and their updates run
+#: as loops over the group. Wide enough that the independent lanes hide the latency of one step's
+#: chain (a division, the drift, the update) and of the generator; a (3, LANES) block of each kind
+#: still fits the L1 cache. Paths depend only on (seed, particle), not on this width.
+LANES = 64
 
 SCHEME_EULER_MARUYAMA = 0
 SCHEME_MILSTEIN = 1
@@ -358,65 +361,126 @@ def advance_general(x, images, alive, first_passage, exit_face, first_particle, 
     ``first_particle`` is the global index of row 0. Tracers
     (``trail_slot >= 0``) write their unwrapped position every ``trail_every``
     steps into ``trails[slot, step // trail_every]``.
+
+    A group of :data:`LANES` particles moves together: its positions live in a (3, LANES)
+    block, and the drift, the diffusion and the update run as loops over the lanes (which
+    vectorise for affine and double-well terms); walls and deaths are then applied lane by
+    lane. Each lane does the arithmetic of one particle in the scalar order, so a path's
+    bits do not depend on its group, on threads or on chunks.
     """
     n, d = x.shape
     m = 2 * d if scheme == SCHEME_SRA1 else d
     sqdt = np.sqrt(dt)
+    milstein = scheme == SCHEME_MILSTEIN
+    free = domain_kind == _DOMAIN_NONE and not bridge
     n_groups = (n + LANES - 1) // LANES
     # Scratch space, allocated once per call (the kernel is serial).
     words = np.empty((2 * m, LANES), dtype=np.uint64)
     normals = np.empty((2 * m, LANES))
+    xs = np.zeros((3, LANES))
+    new_l = np.zeros((3, LANES))
+    stage_l = np.zeros((3, LANES))
+    a_l = np.zeros((3, LANES))
+    a_stage_l = np.zeros((3, LANES))
+    dd_l = np.zeros((3, LANES))
+    gd_l = np.zeros((3, LANES))
+    b_l = np.zeros((3, LANES))
+    dw_l = np.zeros((3, LANES))
+    dz_l = np.zeros((3, LANES))
     pos = np.empty(3)
     new = np.empty(3)
-    stage = np.empty(3)
-    a = np.empty(3)
-    a_stage = np.empty(3)
     dd = np.empty(3)
-    gd = np.empty(3)
-    xi = np.empty(6)
-    dw = np.empty(3)
-    dz = np.empty(3)
     for group in range(n_groups):
         p0 = group * LANES
         n_lanes = min(LANES, n - p0)
         if _group_alive(alive, p0, n_lanes) == 0:
             continue
-        seg = _segment_at(0, step_begin, seg_first_step)
+        for g in range(n_lanes):
+            for ax in range(d):
+                xs[ax, g] = x[p0 + g, ax]
+        seg = -1
         for pair in range(step_begin // 2, (step_end + 1) // 2):
             fill_lane_normals(words, normals, np.uint64(pair * m), 2 * m, first_particle + p0, LANES, k0, k1)
             for h in range(2):
                 step = 2 * pair + h
                 if step < step_begin or step >= step_end:
                     continue
-                seg = _segment_at(seg, step, seg_first_step)
+                new_seg = _segment_at(max(seg, 0), step, seg_first_step)
+                if new_seg != seg:
+                    seg = new_seg
+                    if not field_on:  # constant diffusion: D, dD/dx = 0 and sqrt(2D) once per segment
+                        diffusion_lanes(xs, d, seg, diff, field_on, field_grid, field_tables, dd_l, gd_l)
+                        for ax in range(d):
+                            for g in range(LANES):
+                                b_l[ax, g] = np.sqrt(2.0 * dd_l[ax, g])
                 t = t0 + step * dt
-                record = trail_every > 0 and step % trail_every == 0
+                if trail_every > 0 and step % trail_every == 0:
+                    for g in range(n_lanes):
+                        i = p0 + g
+                        if alive[i] and trail_slot[i] >= 0:
+                            for ax in range(d):
+                                x[i, ax] = xs[ax, g]
+                            _record_trail(x, images, i, d, trail_slot[i], step // trail_every, domain_kind,
+                                          lower, upper, trails)
+                for ax in range(d):
+                    row = h * m + ax
+                    for g in range(LANES):
+                        dw_l[ax, g] = sqdt * normals[row, g]
+                drift_lanes(xs, d, seg, lin, off, nl_scale, nl_rows, tables, a_l)
+                if field_on:
+                    diffusion_lanes(xs, d, seg, diff, field_on, field_grid, field_tables, dd_l, gd_l)
+                    for ax in range(d):
+                        for g in range(LANES):
+                            b_l[ax, g] = np.sqrt(2.0 * dd_l[ax, g])
+                if scheme == SCHEME_SRA1:
+                    for ax in range(d):
+                        r0 = h * m + ax
+                        r1 = h * m + d + ax
+                        for g in range(LANES):
+                            dz_l[ax, g] = 0.5 * dt * sqdt * (normals[r0, g] + normals[r1, g] * _INV_SQRT3)
+                            # First stage of Rößler's SRA1: H = x + 3/4 a dt + 3/2 b dZ / dt.
+                            stage_l[ax, g] = xs[ax, g] + 0.75 * a_l[ax, g] * dt + 1.5 * b_l[ax, g] * dz_l[ax, g] / dt
+                    drift_lanes(stage_l, d, seg, lin, off, nl_scale, nl_rows, tables, a_stage_l)
+                    for ax in range(d):
+                        for g in range(LANES):
+                            # SRA1 update: x + dt (a(x)/3 + 2 a(H)/3) + b dW.
+                            new_l[ax, g] = xs[ax, g] + dt * (a_l[ax, g] / 3.0 + 2.0 * a_stage_l[ax, g] / 3.0) + (
+                                b_l[ax, g] * dw_l[ax, g])
+                else:
+                    for ax in range(d):
+                        for g in range(LANES):
+                            new_l[ax, g] = xs[ax, g] + (a_l[ax, g] + alpha * gd_l[ax, g]) * dt + b_l[ax, g] * dw_l[ax, g]
+                    if milstein:
+                        for ax in range(d):
+                            for g in range(LANES):
+                                # g g' = d/dx sqrt(2D) * sqrt(2D) = dD/dx
+                                dw = dw_l[ax, g]
+                                new_l[ax, g] += 0.5 * gd_l[ax, g] * (dw * dw - dt)
+                if free:
+                    for ax in range(d):
+                        for g in range(LANES):
+                            xs[ax, g] = new_l[ax, g]
+                    continue
                 for g in range(n_lanes):
                     i = p0 + g
                     if alive[i] == 0:
                         continue
-                    if record and trail_slot[i] >= 0:
-                        _record_trail(x, images, i, d, trail_slot[i], step // trail_every, domain_kind,
-                                      lower, upper, trails)
-                    particle = np.uint64(first_particle + i)
-                    for j in range(m):
-                        xi[j] = normals[h * m + j, g]
                     for ax in range(d):
-                        pos[ax] = x[i, ax]
-                        dw[ax] = sqdt * xi[ax]
-                    drift_at(pos, d, seg, lin, off, nl_scale, nl_rows, tables, a)
-                    diffusion_at(pos, d, seg, diff, field_on, field_grid, field_tables, dd, gd)
-                    if scheme == SCHEME_SRA1:
+                        pos[ax] = xs[ax, g]
+                        new[ax] = new_l[ax, g]
+                        xs[ax, g] = new_l[ax, g]
+                    if bridge or _outside(new, d, domain_kind, lower, upper, radius, height):
                         for ax in range(d):
-                            dz[ax] = 0.5 * dt * sqdt * (xi[ax] + xi[d + ax] * _INV_SQRT3)
-                        _sra1_stage(pos, stage, a, dd, dz, dt, d)
-                        drift_at(stage, d, seg, lin, off, nl_scale, nl_rows, tables, a_stage)
-                        _sra1_finish(pos, new, a, a_stage, dd, dw, dt, d)
-                    else:
-                        _step_em_milstein(pos, new, a, dd, gd, dw, dt, d, alpha, scheme == SCHEME_MILSTEIN)
-                    _finish_step(x, images, alive, first_passage, exit_face, pos, new, dd, dt, t, i, d,
-                                 domain_kind, lower, upper, face_kind, radius, height, bridge, step,
-                                 particle, k0, k1)
+                            dd[ax] = dd_l[ax, g]
+                        _finish_step(x, images, alive, first_passage, exit_face, pos, new, dd, dt, t, i, d,
+                                     domain_kind, lower, upper, face_kind, radius, height, bridge, step,
+                                     np.uint64(first_particle + i), k0, k1)
+                        for ax in range(d):
+                            xs[ax, g] = x[i, ax]
+        for g in range(n_lanes):
+            if alive[p0 + g] or free:
+                for ax in range(d):
+                    x[p0 + g, ax] = xs[ax, g]
         _final_trails(x, images, alive, p0, n_lanes, d, trail_slot, trail_every, step_end,
                       domain_kind, lower, upper, trails)
 
