@@ -129,6 +129,18 @@ def _cylinder_walls(new, radius, height, face_kind):
     return -1
 
 
+@inline_kernel
+def _bridge_argument(pos, new, dd, dt, ax, side, lower, upper):
+    """s0 s1 / (D dt) for the face ``side`` of axis ``ax``: the exponent of the bridge's crossing chance."""
+    if side == 0:
+        s0 = pos[ax] - lower[ax]
+        s1 = new[ax] - lower[ax]
+    else:
+        s0 = upper[ax] - pos[ax]
+        s1 = upper[ax] - new[ax]
+    return s0 * s1 / (dd[ax] * dt)
+
+
 @kernel
 def _bridge_exit(pos, new, dd, dt, d, domain_kind, lower, upper, face_kind, height,
                  step, particle, k0, k1):
@@ -136,40 +148,73 @@ def _bridge_exit(pos, new, dd, dt, d, domain_kind, lower, upper, face_kind, heig
 
     Both end points lie inside; a Brownian path between them crossed a face at
     distances ``s0``, ``s1`` with probability ``exp(-s0 s1 / (D dt))``. One uniform per
-    step decides among the faces (sequential conditioning).
+    step decides among the faces (sequential conditioning), drawn only when some face is
+    within reach (probability above exp(-36)).
     """
-    probs = np.zeros(6)
     any_p = False
     if domain_kind == _DOMAIN_BOX:
-        for ax in range(d):
-            for side in range(2):
-                if face_kind[2 * ax + side] == _ABSORBING:
-                    if side == 0:
-                        s0 = pos[ax] - lower[ax]
-                        s1 = new[ax] - lower[ax]
-                    else:
-                        s0 = upper[ax] - pos[ax]
-                        s1 = upper[ax] - new[ax]
-                    arg = s0 * s1 / (dd[ax] * dt)
-                    if arg < _BRIDGE_CUTOFF:
-                        probs[2 * ax + side] = np.exp(-arg)
-                        any_p = True
+        for f in range(2 * d):
+            if face_kind[f] == _ABSORBING and _bridge_argument(pos, new, dd, dt, f // 2, f % 2, lower,
+                                                               upper) < _BRIDGE_CUTOFF:
+                any_p = True
     elif domain_kind == _DOMAIN_CYLINDER:
         if face_kind[2] == _ABSORBING:
-            arg = (height - pos[2]) * (height - new[2]) / (dd[2] * dt)
-            if arg < _BRIDGE_CUTOFF:
-                probs[2] = np.exp(-arg)
-                any_p = True
+            any_p = (height - pos[2]) * (height - new[2]) / (dd[2] * dt) < _BRIDGE_CUTOFF
     if not any_p:
         return -1
     u = bridge_uniform(np.uint64(step), particle, k0, k1)
-    for f in range(6):
-        p = probs[f]
-        if p > 0.0:
+    if domain_kind == _DOMAIN_CYLINDER:
+        arg = (height - pos[2]) * (height - new[2]) / (dd[2] * dt)
+        return 2 if u < np.exp(-arg) else -1
+    for f in range(2 * d):
+        if face_kind[f] != _ABSORBING:
+            continue
+        arg = _bridge_argument(pos, new, dd, dt, f // 2, f % 2, lower, upper)
+        if arg < _BRIDGE_CUTOFF:
+            p = np.exp(-arg)
             if u < p:
                 return f
             u = (u - p) / (1.0 - p)
     return -1
+
+
+@inline_kernel
+def _lanes_needing_walls(xs_old, xs_new, dd_l, d, domain_kind, lower, upper, face_kind, radius, height,
+                         bridge, dt, flags):
+    """flags[g] = 1 where lane g's step left the domain or (bridge) came within reach of an absorbing
+    face: exactly the lanes for which :func:`_walls` can do anything. One loop over lanes per test,
+    so the common case (deep inside) costs a few vector instructions per step."""
+    lanes = flags.size
+    for g in range(lanes):
+        flags[g] = False
+    if domain_kind == _DOMAIN_BOX:
+        for ax in range(d):
+            lo = lower[ax]
+            hi = upper[ax]
+            for g in range(lanes):
+                v = xs_new[ax, g]
+                flags[g] = flags[g] | (v < lo) | (v > hi)
+            if bridge:
+                for side in range(2):
+                    if face_kind[2 * ax + side] == _ABSORBING:
+                        for g in range(lanes):
+                            if side == 0:
+                                s0 = xs_old[ax, g] - lo
+                                s1 = xs_new[ax, g] - lo
+                            else:
+                                s0 = hi - xs_old[ax, g]
+                                s1 = hi - xs_new[ax, g]
+                            flags[g] = flags[g] | (s0 * s1 / (dd_l[ax, g] * dt) < _BRIDGE_CUTOFF)
+    elif domain_kind == _DOMAIN_CYLINDER:
+        r2max = radius * radius
+        for g in range(lanes):
+            z = xs_new[2, g]
+            flags[g] = flags[g] | (xs_new[0, g] * xs_new[0, g] + xs_new[1, g] * xs_new[1, g] > r2max) | (
+                z < 0.0) | (z > height)
+        if bridge and face_kind[2] == _ABSORBING:
+            for g in range(lanes):
+                flags[g] = flags[g] | ((height - xs_old[2, g]) * (height - xs_new[2, g]) / (dd_l[2, g] * dt)
+                                       < _BRIDGE_CUTOFF)
 
 
 @kernel
@@ -280,6 +325,8 @@ def advance_affine(x, images, alive, first_passage, exit_face, first_particle, s
     # The lanes' positions (and those before the step) stay in small local blocks.
     xs = np.zeros((3, LANES))
     xold = np.zeros((3, LANES))
+    dd_l = np.ones((3, LANES))
+    flags = np.zeros(LANES, dtype=np.bool_)
     for group in range(n_groups):
         p0 = group * LANES
         n_lanes = min(LANES, n - p0)
@@ -304,6 +351,8 @@ def advance_affine(x, images, alive, first_passage, exit_face, first_particle, s
                         c_off[ax] = off[seg, ax] * dt
                         c_noise[ax] = noise[seg, ax]
                         dd[ax] = 0.5 * noise[seg, ax] * noise[seg, ax] / dt
+                        for g in range(LANES):
+                            dd_l[ax, g] = dd[ax]
                 if trail_every > 0 and step % trail_every == 0:
                     for g in range(n_lanes):
                         i = p0 + g
@@ -323,16 +372,18 @@ def advance_affine(x, images, alive, first_passage, exit_face, first_particle, s
                         xs[ax, g] = xv + (cl * xv + co) + cn * normals[row, g]
                 if not free:
                     t = t0 + step * dt
+                    _lanes_needing_walls(xold, xs, dd_l, d, domain_kind, lower, upper, face_kind, radius, height,
+                                         bridge, dt, flags)
                     for g in range(n_lanes):
                         i = p0 + g
                         if absorbing and alive[i] == 0:
                             for ax in range(d):
                                 xs[ax, g] = xold[ax, g]
                             continue
-                        for ax in range(d):
-                            old[ax] = xold[ax, g]
-                            new[ax] = xs[ax, g]
-                        if bridge or _outside(new, d, domain_kind, lower, upper, radius, height):
+                        if flags[g]:
+                            for ax in range(d):
+                                old[ax] = xold[ax, g]
+                                new[ax] = xs[ax, g]
                             _finish_step(x, images, alive, first_passage, exit_face, old, new, dd, dt, t, i,
                                          d, domain_kind, lower, upper, face_kind, radius, height, bridge,
                                          step, np.uint64(first_particle + i), k0, k1)
@@ -387,6 +438,7 @@ def advance_general(x, images, alive, first_passage, exit_face, first_particle, 
     b_l = np.zeros((3, LANES))
     dw_l = np.zeros((3, LANES))
     dz_l = np.zeros((3, LANES))
+    flags = np.zeros(LANES, dtype=np.bool_)
     pos = np.empty(3)
     new = np.empty(3)
     dd = np.empty(3)
@@ -461,22 +513,25 @@ def advance_general(x, images, alive, first_passage, exit_face, first_particle, 
                         for g in range(LANES):
                             xs[ax, g] = new_l[ax, g]
                     continue
+                _lanes_needing_walls(xs, new_l, dd_l, d, domain_kind, lower, upper, face_kind, radius, height,
+                                     bridge, dt, flags)
                 for g in range(n_lanes):
                     i = p0 + g
                     if alive[i] == 0:
                         continue
-                    for ax in range(d):
-                        pos[ax] = xs[ax, g]
-                        new[ax] = new_l[ax, g]
-                        xs[ax, g] = new_l[ax, g]
-                    if bridge or _outside(new, d, domain_kind, lower, upper, radius, height):
+                    if flags[g]:
                         for ax in range(d):
+                            pos[ax] = xs[ax, g]
+                            new[ax] = new_l[ax, g]
                             dd[ax] = dd_l[ax, g]
                         _finish_step(x, images, alive, first_passage, exit_face, pos, new, dd, dt, t, i, d,
                                      domain_kind, lower, upper, face_kind, radius, height, bridge, step,
                                      np.uint64(first_particle + i), k0, k1)
                         for ax in range(d):
                             xs[ax, g] = x[i, ax]
+                    else:
+                        for ax in range(d):
+                            xs[ax, g] = new_l[ax, g]
         for g in range(n_lanes):
             if alive[p0 + g] or free:
                 for ax in range(d):
