@@ -89,6 +89,76 @@ def drift_at(pos, d, seg, lin, off, nl_scale, nl_rows, tables, out):
 
 
 @inline_kernel
+def _lane_cell(x, lower, spacing, n):
+    """:func:`_cell` for an axis with n >= 2 nodes, written with selects so a loop over lanes vectorises."""
+    s = (x - lower) / spacing
+    i = int(np.floor(s))
+    w = s - i
+    low = i < 0
+    high = i > n - 2
+    i = 0 if low else (n - 2 if high else i)
+    w = 0.0 if low else (1.0 if high else w)
+    return i, w
+
+
+@inline_kernel
+def _add_interpolated_lanes(tables, offset, grid, xs, d, scale, out):
+    """out[i, g] += scale · (table component i at lane g's point) for i < d.
+
+    :func:`interp_point`'s arithmetic for each component (the same corner order, so the same
+    bits; the weight of an axis with one node is 1.0 there), with the cell found once per lane
+    and the corner sums written out per dimension.
+    """
+    n0 = int(grid[6])
+    n1 = int(grid[7])
+    n2 = int(grid[8])
+    size = n0 * n1 * n2
+    lanes = xs.shape[1]
+    if d == 1:
+        for g in range(lanes):
+            i0, w0 = _lane_cell(xs[0, g], grid[0], grid[3], n0)
+            for component in range(d):
+                base = offset + component * size + i0
+                total = 0.0
+                total += (1.0 - w0) * tables[base]
+                total += w0 * tables[base + 1]
+                out[component, g] += scale * total
+    elif d == 2:
+        for g in range(lanes):
+            i0, w0 = _lane_cell(xs[0, g], grid[0], grid[3], n0)
+            i1, w1 = _lane_cell(xs[1, g], grid[1], grid[4], n1)
+            a0 = 1.0 - w0
+            f00 = a0 * (1.0 - w1)
+            f01 = a0 * w1
+            f10 = w0 * (1.0 - w1)
+            f11 = w0 * w1
+            for component in range(d):
+                base = offset + component * size + i0 * n1 + i1
+                total = 0.0
+                total += f00 * tables[base]
+                total += f01 * tables[base + 1]
+                total += f10 * tables[base + n1]
+                total += f11 * tables[base + n1 + 1]
+                out[component, g] += scale * total
+    else:
+        for g in range(lanes):
+            i0, w0 = _lane_cell(xs[0, g], grid[0], grid[3], n0)
+            i1, w1 = _lane_cell(xs[1, g], grid[1], grid[4], n1)
+            i2, w2 = _lane_cell(xs[2, g], grid[2], grid[5], n2)
+            for component in range(d):
+                base = offset + component * size + (i0 * n1 + i1) * n2 + i2
+                total = 0.0
+                for c0 in range(2):
+                    f0 = w0 if c0 else 1.0 - w0
+                    for c1 in range(2):
+                        f1 = f0 * (w1 if c1 else 1.0 - w1)
+                        row = base + (c0 * n1 + c1) * n2
+                        total += f1 * (1.0 - w2) * tables[row]
+                        total += f1 * w2 * tables[row + 1]
+                out[component, g] += scale * total
+
+
+@inline_kernel
 def drift_lanes(xs, d, seg, lin, off, nl_scale, nl_rows, tables, out):
     """:func:`drift_at` for every lane (column) of ``xs`` (3, lanes) into ``out`` (3, lanes).
 
@@ -111,11 +181,7 @@ def drift_lanes(xs, d, seg, lin, off, nl_scale, nl_rows, tables, out):
             for g in range(lanes):
                 out[a, g] -= double_well_force_term(xs[a, g], height, minimum, scale)
         elif code == CODE_TABULATED:
-            offset = int(nl_rows[r, 1])
-            grid = nl_rows[r, 2:11]
-            for g in range(lanes):
-                for i in range(d):
-                    out[i, g] += scale * interp_point(tables, offset, i, grid, xs[0, g], xs[1, g], xs[2, g], d)
+            _add_interpolated_lanes(tables, int(nl_rows[r, 1]), nl_rows[r, 2:11], xs, d, scale, out)
 
 
 @inline_kernel
