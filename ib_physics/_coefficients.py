@@ -89,34 +89,34 @@ def drift_at(pos, d, seg, lin, off, nl_scale, nl_rows, tables, out):
 
 
 @inline_kernel
-def _lane_cell(x, lower, spacing, n):
-    """:func:`_cell` for an axis with n >= 2 nodes, written with selects so a loop over lanes vectorises."""
-    s = (x - lower) / spacing
-    i = int(np.floor(s))
-    w = s - i
-    low = i < 0
-    high = i > n - 2
-    i = 0 if low else (n - 2 if high else i)
-    w = 0.0 if low else (1.0 if high else w)
-    return i, w
-
-
-@inline_kernel
-def _add_interpolated_lanes(tables, offset, grid, xs, d, scale, out):
+def _add_interpolated_lanes(tables, offset, grid, xs, d, scale, out, cells):
     """out[i, g] += scale · (table component i at lane g's point) for i < d.
 
     :func:`interp_point`'s arithmetic for each component (the same corner order, so the same
-    bits; the weight of an axis with one node is 1.0 there), with the cell found once per lane
-    and the corner sums written out per dimension.
+    bits; the weight of an axis with one node is 1.0 there). The cells come first for all lanes
+    in loops of float arithmetic only (node index as a float, clamped like :func:`_cell`, NaN to
+    the first cell), which vectorise; ``cells`` (2 d, lanes) is scratch. Then the corner sums.
     """
-    n0 = int(grid[6])
+    lanes = xs.shape[1]
+    for ax in range(d):
+        lo = grid[ax]
+        spacing = grid[3 + ax]
+        top = grid[6 + ax] - 2.0
+        for g in range(lanes):
+            s = (xs[ax, g] - lo) / spacing
+            f = np.floor(s)
+            w = s - f
+            low = not f >= 0.0
+            high = f > top
+            cells[ax, g] = 0.0 if low else (top if high else f)
+            cells[d + ax, g] = 0.0 if low else (1.0 if high else w)
     n1 = int(grid[7])
     n2 = int(grid[8])
-    size = n0 * n1 * n2
-    lanes = xs.shape[1]
+    size = int(grid[6]) * n1 * n2
     if d == 1:
         for g in range(lanes):
-            i0, w0 = _lane_cell(xs[0, g], grid[0], grid[3], n0)
+            i0 = int(cells[0, g])
+            w0 = cells[1, g]
             for component in range(d):
                 base = offset + component * size + i0
                 total = 0.0
@@ -125,8 +125,10 @@ def _add_interpolated_lanes(tables, offset, grid, xs, d, scale, out):
                 out[component, g] += scale * total
     elif d == 2:
         for g in range(lanes):
-            i0, w0 = _lane_cell(xs[0, g], grid[0], grid[3], n0)
-            i1, w1 = _lane_cell(xs[1, g], grid[1], grid[4], n1)
+            i0 = int(cells[0, g])
+            i1 = int(cells[1, g])
+            w0 = cells[2, g]
+            w1 = cells[3, g]
             a0 = 1.0 - w0
             f00 = a0 * (1.0 - w1)
             f01 = a0 * w1
@@ -142,9 +144,12 @@ def _add_interpolated_lanes(tables, offset, grid, xs, d, scale, out):
                 out[component, g] += scale * total
     else:
         for g in range(lanes):
-            i0, w0 = _lane_cell(xs[0, g], grid[0], grid[3], n0)
-            i1, w1 = _lane_cell(xs[1, g], grid[1], grid[4], n1)
-            i2, w2 = _lane_cell(xs[2, g], grid[2], grid[5], n2)
+            i0 = int(cells[0, g])
+            i1 = int(cells[1, g])
+            i2 = int(cells[2, g])
+            w0 = cells[3, g]
+            w1 = cells[4, g]
+            w2 = cells[5, g]
             for component in range(d):
                 base = offset + component * size + (i0 * n1 + i1) * n2 + i2
                 total = 0.0
@@ -159,8 +164,9 @@ def _add_interpolated_lanes(tables, offset, grid, xs, d, scale, out):
 
 
 @inline_kernel
-def drift_lanes(xs, d, seg, lin, off, nl_scale, nl_rows, tables, out):
-    """:func:`drift_at` for every lane (column) of ``xs`` (3, lanes) into ``out`` (3, lanes).
+def drift_lanes(xs, d, seg, lin, off, nl_scale, nl_rows, tables, out, cells):
+    """:func:`drift_at` for every lane (column) of ``xs`` (3, lanes) into ``out`` (3, lanes);
+    ``cells`` (6, lanes) is scratch.
 
     The same arithmetic per lane, in the same order, so the same bits; each term runs as one
     loop over the lanes, which vectorises for affine and double-well terms.
@@ -181,7 +187,7 @@ def drift_lanes(xs, d, seg, lin, off, nl_scale, nl_rows, tables, out):
             for g in range(lanes):
                 out[a, g] -= double_well_force_term(xs[a, g], height, minimum, scale)
         elif code == CODE_TABULATED:
-            _add_interpolated_lanes(tables, int(nl_rows[r, 1]), nl_rows[r, 2:11], xs, d, scale, out)
+            _add_interpolated_lanes(tables, int(nl_rows[r, 1]), nl_rows[r, 2:11], xs, d, scale, out, cells)
 
 
 @inline_kernel

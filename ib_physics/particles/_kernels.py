@@ -439,6 +439,7 @@ def advance_general(x, images, alive, first_passage, exit_face, first_particle, 
     dw_l = np.zeros((3, LANES))
     dz_l = np.zeros((3, LANES))
     flags = np.zeros(LANES, dtype=np.bool_)
+    cells = np.zeros((6, LANES))
     pos = np.empty(3)
     new = np.empty(3)
     dd = np.empty(3)
@@ -478,7 +479,7 @@ def advance_general(x, images, alive, first_passage, exit_face, first_particle, 
                     row = h * m + ax
                     for g in range(LANES):
                         dw_l[ax, g] = sqdt * normals[row, g]
-                drift_lanes(xs, d, seg, lin, off, nl_scale, nl_rows, tables, a_l)
+                drift_lanes(xs, d, seg, lin, off, nl_scale, nl_rows, tables, a_l, cells)
                 if field_on:
                     diffusion_lanes(xs, d, seg, diff, field_on, field_grid, field_tables, dd_l, gd_l)
                     for ax in range(d):
@@ -492,7 +493,7 @@ def advance_general(x, images, alive, first_passage, exit_face, first_particle, 
                             dz_l[ax, g] = 0.5 * dt * sqdt * (normals[r0, g] + normals[r1, g] * _INV_SQRT3)
                             # First stage of Rößler's SRA1: H = x + 3/4 a dt + 3/2 b dZ / dt.
                             stage_l[ax, g] = xs[ax, g] + 0.75 * a_l[ax, g] * dt + 1.5 * b_l[ax, g] * dz_l[ax, g] / dt
-                    drift_lanes(stage_l, d, seg, lin, off, nl_scale, nl_rows, tables, a_stage_l)
+                    drift_lanes(stage_l, d, seg, lin, off, nl_scale, nl_rows, tables, a_stage_l, cells)
                     for ax in range(d):
                         for g in range(LANES):
                             # SRA1 update: x + dt (a(x)/3 + 2 a(H)/3) + b dW.
