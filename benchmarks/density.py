@@ -5,6 +5,14 @@ F2: 2D sedimentation, drift (0, -5), D = 0.1, [0, 1]^2 reflecting, blob at (0.5,
     exact: diffusion in x (cosine series, cell averages) times the barometric law in y (its transient
     has decayed by e^-300 at t = 5).
 3D: Ornstein–Uhlenbeck in [-5, 5]^3, drift -x, D = 1, initial N((1, -0.5, 0.5), 0.5^2), t = 1, 64^3.
+C2: coupled 2D double well U = (x² - 1)² + y² + 0.8xy (a Tabulated potential on 1025² nodes, the same
+    table for every grid), D = 0.5, reflecting [-2.5, 2.5]², initial N((0.5, 0), 0.3²), t = 2, on 128²
+    and 256²; no exact solution: the reference is ib_physics on 512² (tol 1e-7), restricted to the
+    coarse cells (block means). With second-order convergence the true errors are 16/15 (128²) and
+    4/3 (256²) of those printed (Richardson). FiPy on the same grids, backward Euler, 50 and 200 steps.
+C3: the coupled 3D double well U = (x² - 1)² + y² + z² + 0.8xy (65³-node table), D = 0.5, reflecting
+    [-2.5, 2.5]³, initial N((0.5, 0, 0), 0.4²), t = 1, 64³: wall seconds at tol 1e-5, the time error
+    (L1 against the same grid at tol 1e-8) and the spatial error estimated by Richardson from 32³.
 
 Prints wall seconds and L1 = sum |p - p_exact| dV for ib_physics (its default, exact-in-time path
 and the adaptive BDF2 path) and, measured in the same run, FiPy (ExponentialConvectionTerm, LU
@@ -12,7 +20,7 @@ solver at 1e-12, backward Euler), py-pde (adaptive explicit Runge–Kutta, Robin
 1.0 (matrix exponential by expm_multiply; it needs Python >= 3.12), when importable. Peers need the
 `bench` extra.
 
-    python benchmarks/density.py [--quick] [--skip-3d]
+    python benchmarks/density.py [--quick] [--skip-3d] [--skip-coupled] [--only-coupled]
 """
 
 from __future__ import annotations
@@ -224,6 +232,99 @@ def fplanck_f2(n: int, t_end: float) -> tuple[float, float]:
     return wall, float(np.sum(np.abs(p * n * n - f2_exact(n, t_end))) / n**2)
 
 
+# --- coupled problems (C2, C3) ----------------------------------------------------------------------
+
+COUPLED_L, COUPLED_D = 2.5, 0.5
+
+
+def coupled_dynamics(dim: int, nodes: int):
+    import ib_physics as ib
+    from ib_physics.potentials import Tabulated
+
+    g = np.linspace(-COUPLED_L, COUPLED_L, nodes)
+    axes = np.meshgrid(*([g] * dim), indexing="ij")
+    x, y = axes[0], axes[1]
+    u = (x**2 - 1) ** 2 + y**2 + 0.8 * x * y + (axes[2] ** 2 if dim == 3 else 0.0)
+    return ib.Dynamics(potential=Tabulated(u, [-COUPLED_L] * dim, [COUPLED_L] * dim), diffusion=COUPLED_D)
+
+
+def ib_coupled(dim: int, n: int, t_end: float, tol: float, start_std: float) -> tuple[float, np.ndarray]:
+    import ib_physics as ib
+
+    dyn = coupled_dynamics(dim, 1025 if dim == 2 else 65)
+    grid = ib.Grid(ib.Box([-COUPLED_L] * dim, [COUPLED_L] * dim), (n,) * dim)
+    p0 = ib.gaussian_density(grid, [0.5] + [0.0] * (dim - 1), [start_std] * dim)
+    t0 = time.perf_counter()
+    res = ib.solve_fokker_planck(dyn, grid, p0, (0.0, t_end), t_eval=[t_end], tol=tol)
+    return time.perf_counter() - t0, res.p[-1]
+
+
+def fipy_coupled2d(n: int, t_end: float, steps: int) -> tuple[float, np.ndarray]:
+    """The same problem in FiPy: exponential convection with the analytic -grad U on the faces."""
+    import fipy
+    from fipy.solvers.scipy import LinearLUSolver
+
+    import ib_physics as ib
+
+    h = 2 * COUPLED_L / n
+    mesh = fipy.Grid2D(nx=n, ny=n, dx=h, dy=h) + [[-COUPLED_L], [-COUPLED_L]]
+    grid = ib.Grid(ib.Box([-COUPLED_L] * 2, [COUPLED_L] * 2), (n, n))
+    p0 = ib.gaussian_density(grid, [0.5, 0.0], [0.3, 0.3])
+    phi = fipy.CellVariable(mesh=mesh, value=p0.T.ravel())  # FiPy's cells run x fastest
+    fx, fy = mesh.faceCenters
+    drift = np.array([-(4 * fx * (fx**2 - 1) + 0.8 * fy), -(2 * fy + 0.8 * fx)])
+    velocity = fipy.FaceVariable(mesh=mesh, rank=1, value=drift)
+    eq = fipy.TransientTerm() == fipy.DiffusionTerm(coeff=COUPLED_D) - fipy.ExponentialConvectionTerm(coeff=velocity)
+    solver = LinearLUSolver(tolerance=1e-12)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        eq.solve(var=phi, dt=t_end / steps, solver=solver)
+    return time.perf_counter() - t0, np.asarray(phi.value).reshape(n, n).T
+
+
+def restrict(fine: np.ndarray, n: int) -> np.ndarray:
+    """Block means of a finer nested grid onto n cells per axis."""
+    k = fine.shape[0] // n
+    shape = sum(((n, k) for _ in range(fine.ndim)), ())
+    return fine.reshape(shape).mean(axis=tuple(range(1, 2 * fine.ndim, 2)))
+
+
+def l1(p: np.ndarray, q: np.ndarray) -> float:
+    return float(np.abs(p - q).sum() * (2 * COUPLED_L / p.shape[0]) ** p.ndim)
+
+
+def coupled(rows: list, quick: bool) -> None:
+    print("C2, coupled 2D double well, t = 2 (reference: 512², tol 1e-7)")
+    wall_ref, fine = ib_coupled(2, 512, 2.0, 1e-7, 0.3)
+    print(f"  reference 512²: {wall_ref:.1f} s")
+    for n in (128, 256):
+        ref = restrict(fine, n)
+        for tol in (1e-4, 1e-6):
+            wall, p = ib_coupled(2, n, 2.0, tol, 0.3)
+            print(f"  ib_physics {n}², tol {tol:g}: {wall:.2f} s, L1 {l1(p, ref):.2e}")
+            if tol == 1e-4:
+                ours = (wall, l1(p, ref))
+        peers = {}
+        for steps in ((50,) if quick else (50, 200)):
+            try:
+                wall, p = fipy_coupled2d(n, 2.0, steps)
+            except ImportError as exc:
+                print(f"  FiPy: skipped ({exc.name} not installed)")
+                break
+            print(f"  FiPy {n}², {steps} backward-Euler steps: {wall:.2f} s, L1 {l1(p, ref):.2e}")
+            peers["FiPy"] = (wall, l1(p, ref))
+        rows.append((f"C2 coupled 2D {n}², t=2 (tol 1e-4; FiPy {steps} steps)", ours, peers))
+    print("C3, coupled 3D double well, 64³, t = 1")
+    wall_ref, tight = ib_coupled(3, 64, 1.0, 1e-8, 0.4)
+    wall, p = ib_coupled(3, 64, 1.0, 1e-5, 0.4)
+    _, coarse = ib_coupled(3, 32, 1.0, 1e-8, 0.4)
+    time_error = l1(p, tight)
+    spatial = l1(restrict(tight, 32), coarse) / 3.0  # Richardson: the 64³ error is a third of the difference
+    print(f"  ib_physics tol 1e-5: {wall:.2f} s, time error {time_error:.2e} (tol 1e-8: {wall_ref:.1f} s); "
+          f"spatial error (Richardson from 32³) {spatial:.2e}")
+    rows.append(("C3 coupled 3D 64³, t=1, tol 1e-5 (L1 = time error)", (wall, time_error), {}))
+
+
 def run(label: str, fn, *args) -> tuple[float, float] | None:
     try:
         wall, err = fn(*args)
@@ -241,6 +342,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the slow peer runs (py-pde, fplanck) on 256^2")
     parser.add_argument("--skip-3d", action="store_true")
+    parser.add_argument("--skip-coupled", action="store_true")
+    parser.add_argument("--only-coupled", action="store_true")
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} logical CPUs, Python {platform.python_version()}; "
           "one thread; wall seconds of warm runs")
@@ -259,6 +362,11 @@ def main() -> None:
     def fplanck(fn, *fargs):
         return None if why else run("fplanck (expm_multiply)", fn, *fargs)
 
+    if not args.skip_coupled:
+        coupled(rows, args.quick)
+    if args.only_coupled:
+        _table(rows)
+        return
     print("F1, 1000 cells, t = 5")
     ours = run("ib_physics (auto: exact, contour quadrature)", ib_f1, 1000, 5.0, 1e-8)
     bdf2 = run("ib_physics, time_integration='bdf2'", ib_f1, 1000, 5.0, 1e-8, "bdf2")
@@ -300,6 +408,10 @@ def main() -> None:
                 run("ib_physics 4th order, BDF2 + split solver, tol 1e-4", ib_ou3d, 64, 1e-4, "bdf2", 4), {})
             row("OU 3D 64^3, t=1, 2nd order (BDF2)",
                 run("ib_physics BDF2 + split solver", ib_ou3d, 64, 1e-5, "bdf2", 2), {})
+    _table(rows)
+
+
+def _table(rows: list) -> None:
     print("\n| problem | ib_physics s (L1) | FiPy s (L1) | py-pde s (L1) | fplanck s (L1) | peer time / ib_physics |")
     print("|---|---|---|---|---|---|")
 
