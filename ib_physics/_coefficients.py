@@ -88,7 +88,7 @@ def drift_at(pos, d, seg, lin, off, nl_scale, nl_rows, tables, out):
                 out[i] += scale * interp_grid(tables, offset, i, nl_rows[r, 2:11], pos, d)
 
 
-@inline_kernel
+@kernel
 def _add_interpolated_lanes(tables, offset, grid, xs, d, scale, out, cells):
     """out[i, g] += scale · (table component i at lane g's point) for i < d.
 
@@ -163,7 +163,7 @@ def _add_interpolated_lanes(tables, offset, grid, xs, d, scale, out, cells):
                 out[component, g] += scale * total
 
 
-@inline_kernel
+@kernel
 def drift_lanes(xs, d, seg, lin, off, nl_scale, nl_rows, tables, out, cells):
     """:func:`drift_at` for every lane (column) of ``xs`` (3, lanes) into ``out`` (3, lanes);
     ``cells`` (6, lanes) is scratch.
@@ -204,7 +204,7 @@ def diffusion_at(pos, d, seg, diff, field_on, field_grid, field_tables, d_out, g
             grad_out[i] = 0.0
 
 
-@inline_kernel
+@kernel
 def diffusion_lanes(xs, d, seg, diff, field_on, field_grid, field_tables, d_out, grad_out):
     """:func:`diffusion_at` for every lane (column) of ``xs`` (3, lanes) into (3, lanes) outputs."""
     lanes = xs.shape[1]
@@ -222,27 +222,42 @@ def diffusion_lanes(xs, d, seg, diff, field_on, field_grid, field_tables, d_out,
                 grad_out[i, g] = 0.0
 
 
+#: Points evaluated together by :func:`evaluate_coefficients` (one call of the lane helpers).
+_EVALUATION_LANES = 64
+
+
 @kernel
 def evaluate_coefficients(points, seg_index, lin, off, nl_scale, nl_rows, tables, diff,
                           field_on, field_grid, field_tables, alpha):
     """Drift (with the convention's alpha * grad D) and diffusion at many points.
 
     points : (n, d); seg_index : (n,) segment of each point. Returns (drift, D), each (n, d).
+    Runs of points in one segment go through the particle engine's lane helpers, so both
+    engines evaluate the coefficients with the same compiled code (and the same bits).
     """
     n, d = points.shape
     drift = np.empty((n, d))
     dcoef = np.empty((n, d))
-    for p in range(n):
-        pos = np.empty(3)
-        a = np.empty(3)
-        dd = np.empty(3)
-        gd = np.empty(3)
-        for i in range(d):
-            pos[i] = points[p, i]
-        seg = seg_index[p]
-        drift_at(pos, d, seg, lin, off, nl_scale, nl_rows, tables, a)
-        diffusion_at(pos, d, seg, diff, field_on, field_grid, field_tables, dd, gd)
-        for i in range(d):
-            drift[p, i] = a[i] + alpha * gd[i]
-            dcoef[p, i] = dd[i]
+    lanes = _EVALUATION_LANES
+    xs = np.zeros((3, lanes))
+    a = np.zeros((3, lanes))
+    dd = np.zeros((3, lanes))
+    gd = np.zeros((3, lanes))
+    cells = np.zeros((6, lanes))
+    p0 = 0
+    while p0 < n:
+        seg = seg_index[p0]
+        m = 1
+        while m < lanes and p0 + m < n and seg_index[p0 + m] == seg:
+            m += 1
+        for g in range(m):
+            for i in range(d):
+                xs[i, g] = points[p0 + g, i]
+        drift_lanes(xs, d, seg, lin, off, nl_scale, nl_rows, tables, a, cells)
+        diffusion_lanes(xs, d, seg, diff, field_on, field_grid, field_tables, dd, gd)
+        for g in range(m):
+            for i in range(d):
+                drift[p0 + g, i] = a[i, g] + alpha * gd[i, g]
+                dcoef[p0 + g, i] = dd[i, g]
+        p0 += m
     return drift, dcoef

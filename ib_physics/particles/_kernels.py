@@ -178,7 +178,7 @@ def _bridge_exit(pos, new, dd, dt, d, domain_kind, lower, upper, face_kind, heig
     return -1
 
 
-@inline_kernel
+@kernel
 def _lanes_needing_walls(xs_old, xs_new, dd_l, d, domain_kind, lower, upper, face_kind, radius, height,
                          bridge, dt, flags):
     """flags[g] = 1 where lane g's step left the domain or (bridge) came within reach of an absorbing
