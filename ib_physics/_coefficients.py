@@ -89,15 +89,14 @@ def drift_at(pos, d, seg, lin, off, nl_scale, nl_rows, tables, out):
 
 
 @kernel
-def _add_interpolated_lanes(tables, offset, grid, xs, d, scale, out, cells):
+def _add_interpolated_lanes(tables, offset, grid, xs, lanes, d, scale, out, cells):
     """out[i, g] += scale · (table component i at lane g's point) for i < d.
 
     :func:`interp_point`'s arithmetic for each component (the same corner order, so the same
     bits; the weight of an axis with one node is 1.0 there). The cells come first for all lanes
     in loops of float arithmetic only (node index as a float, clamped like :func:`_cell`, NaN to
-    the first cell), which vectorise; ``cells`` (2 d, lanes) is scratch. Then the corner sums.
+    the first cell), which vectorise; ``cells`` (2 d, >= lanes) is scratch. Then the corner sums.
     """
-    lanes = xs.shape[1]
     for ax in range(d):
         lo = grid[ax]
         spacing = grid[3 + ax]
@@ -164,14 +163,13 @@ def _add_interpolated_lanes(tables, offset, grid, xs, d, scale, out, cells):
 
 
 @kernel
-def drift_lanes(xs, d, seg, lin, off, nl_scale, nl_rows, tables, out, cells):
-    """:func:`drift_at` for every lane (column) of ``xs`` (3, lanes) into ``out`` (3, lanes);
-    ``cells`` (6, lanes) is scratch.
+def drift_lanes(xs, lanes, d, seg, lin, off, nl_scale, nl_rows, tables, out, cells):
+    """:func:`drift_at` for the first ``lanes`` lanes (columns) of ``xs`` (3, L) into ``out`` (3, L);
+    ``cells`` (6, L) is scratch.
 
     The same arithmetic per lane, in the same order, so the same bits; each term runs as one
     loop over the lanes, which vectorises for affine and double-well terms.
     """
-    lanes = xs.shape[1]
     for i in range(d):
         c = lin[seg, i]
         o = off[seg, i]
@@ -187,7 +185,7 @@ def drift_lanes(xs, d, seg, lin, off, nl_scale, nl_rows, tables, out, cells):
             for g in range(lanes):
                 out[a, g] -= double_well_force_term(xs[a, g], height, minimum, scale)
         elif code == CODE_TABULATED:
-            _add_interpolated_lanes(tables, int(nl_rows[r, 1]), nl_rows[r, 2:11], xs, d, scale, out, cells)
+            _add_interpolated_lanes(tables, int(nl_rows[r, 1]), nl_rows[r, 2:11], xs, lanes, d, scale, out, cells)
 
 
 @inline_kernel
@@ -205,9 +203,8 @@ def diffusion_at(pos, d, seg, diff, field_on, field_grid, field_tables, d_out, g
 
 
 @kernel
-def diffusion_lanes(xs, d, seg, diff, field_on, field_grid, field_tables, d_out, grad_out):
-    """:func:`diffusion_at` for every lane (column) of ``xs`` (3, lanes) into (3, lanes) outputs."""
-    lanes = xs.shape[1]
+def diffusion_lanes(xs, lanes, d, seg, diff, field_on, field_grid, field_tables, d_out, grad_out):
+    """:func:`diffusion_at` for the first ``lanes`` lanes (columns) of ``xs`` (3, L) into (3, L) outputs."""
     if field_on:
         for g in range(lanes):
             f = interp_point(field_tables, 0, 0, field_grid, xs[0, g], xs[1, g], xs[2, g], d)
@@ -253,8 +250,8 @@ def evaluate_coefficients(points, seg_index, lin, off, nl_scale, nl_rows, tables
         for g in range(m):
             for i in range(d):
                 xs[i, g] = points[p0 + g, i]
-        drift_lanes(xs, d, seg, lin, off, nl_scale, nl_rows, tables, a, cells)
-        diffusion_lanes(xs, d, seg, diff, field_on, field_grid, field_tables, dd, gd)
+        drift_lanes(xs, m, d, seg, lin, off, nl_scale, nl_rows, tables, a, cells)
+        diffusion_lanes(xs, m, d, seg, diff, field_on, field_grid, field_tables, dd, gd)
         for g in range(m):
             for i in range(d):
                 drift[p0 + g, i] = a[i, g] + alpha * gd[i, g]

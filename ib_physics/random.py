@@ -269,10 +269,11 @@ def _as_range(value: int | tuple[int, int], name: str) -> tuple[int, int]:
 
 
 @kernel
-def fill_lane_normals(words, normals, block0, n_words, first_particle, lanes, k0, k1):
-    """Normals ``2 * block0 + r`` (r < ``n_words``) of particles ``first_particle + g`` (g < ``lanes``).
+def fill_lane_normals(words, normals, block0, n_words, lane_particles, lanes, k0, k1):
+    """Normals ``2 * block0 + r`` (r < ``n_words``) of particles ``lane_particles[g]`` (g < ``lanes``).
 
-    Written to ``normals[r, g]``; ``words`` (n_words, lanes) is scratch. The Philox
+    Written to ``normals[r, g]``; ``words`` (n_words, >= lanes) is scratch and ``lane_particles``
+    (uint64) names the global particle of each lane. The Philox
     blocks and the ziggurat's fast path run as loops over lanes that LLVM vectorises;
     the rare misses of the fast path are redone afterwards by :func:`_normal_slow`.
     Bitwise the same numbers as :func:`normal_from_word` on the same words. A regular
@@ -281,7 +282,7 @@ def fill_lane_normals(words, normals, block0, n_words, first_particle, lanes, k0
     """
     for j in range(n_words // 2):
         for g in range(lanes):
-            w0, w1 = philox_words(block0 + np.uint64(j), np.uint64(first_particle + g), np.uint64(0), k0, k1)
+            w0, w1 = philox_words(block0 + np.uint64(j), lane_particles[g], np.uint64(0), k0, k1)
             words[2 * j, g] = w0
             words[2 * j + 1, g] = w1
     misses = 0
@@ -298,8 +299,8 @@ def fill_lane_normals(words, normals, block0, n_words, first_particle, lanes, k0
             for g in range(lanes):
                 w = words[r, g]
                 if np.int64(w >> np.uint64(11)) >= np.int64(_ZIG_K[w & np.uint64(0xFF)]):
-                    normals[r, g] = _normal_slow(w, block0 * np.uint64(2) + np.uint64(r),
-                                                 np.uint64(first_particle + g), k0, k1)
+                    normals[r, g] = _normal_slow(w, block0 * np.uint64(2) + np.uint64(r), lane_particles[g],
+                                                 k0, k1)
 
 
 @kernel
@@ -313,9 +314,12 @@ def normals_checksum(k0, k1, n_particles, n_draws, lanes):
     words = np.empty((6, lanes), dtype=np.uint64)
     normals = np.empty((6, lanes))
     sums = np.zeros(lanes)  # one accumulator per lane, so the sum is no serial dependency chain
+    lane_particles = np.empty(lanes, dtype=np.uint64)
     for p0 in range(0, n_particles, lanes):
+        for g in range(lanes):
+            lane_particles[g] = p0 + g
         for block in range(0, n_draws // 2, 3):
-            fill_lane_normals(words, normals, np.uint64(block), 6, p0, lanes, k0, k1)
+            fill_lane_normals(words, normals, np.uint64(block), 6, lane_particles, lanes, k0, k1)
             for r in range(6):
                 for g in range(lanes):
                     sums[g] += normals[r, g]

@@ -179,12 +179,11 @@ def _bridge_exit(pos, new, dd, dt, d, domain_kind, lower, upper, face_kind, heig
 
 
 @kernel
-def _lanes_needing_walls(xs_old, xs_new, dd_l, d, domain_kind, lower, upper, face_kind, radius, height,
+def _lanes_needing_walls(xs_old, xs_new, dd_l, lanes, d, domain_kind, lower, upper, face_kind, radius, height,
                          bridge, dt, flags):
     """flags[g] = 1 where lane g's step left the domain or (bridge) came within reach of an absorbing
     face: exactly the lanes for which :func:`_walls` can do anything. One loop over lanes per test,
     so the common case (deep inside) costs a few vector instructions per step."""
-    lanes = flags.size
     for g in range(lanes):
         flags[g] = False
     if domain_kind == _DOMAIN_BOX:
@@ -272,14 +271,6 @@ def _finish_step(x, images, alive, first_passage, exit_face, pos, new, dd, dt, t
 
 
 @inline_kernel
-def _group_alive(alive, p0, n_lanes):
-    living = 0
-    for g in range(n_lanes):
-        living += alive[p0 + g]
-    return living
-
-
-@inline_kernel
 def _segment_at(seg, step, seg_first_step):
     while seg + 1 < seg_first_step.size and seg_first_step[seg + 1] <= step:
         seg += 1
@@ -295,6 +286,42 @@ def _final_trails(x, images, alive, p0, n_lanes, d, trail_slot, trail_every, ste
             if alive[i] and trail_slot[i] >= 0:
                 _record_trail(x, images, i, d, trail_slot[i], step_end // trail_every, domain_kind,
                               lower, upper, trails)
+
+
+@inline_kernel
+def _pack_living(x, alive, p0, n_lanes, d, first_particle, lane_rows, lane_particles, xs):
+    """The group's living particles into the first lanes (positions, rows, particle numbers);
+    returns how many."""
+    k = 0
+    for g in range(n_lanes):
+        i = p0 + g
+        if alive[i]:
+            lane_rows[k] = i
+            lane_particles[k] = first_particle + i
+            for ax in range(d):
+                xs[ax, k] = x[i, ax]
+            k += 1
+    return k
+
+
+@inline_kernel
+def _close_up(alive, k, d, n_normal_rows, lane_rows, lane_particles, xs, normals):
+    """Drop absorbed particles from the lanes (their state is in x already) and close up the living
+    ones, with the pair's normals still to be used: the group's cost follows the number alive.
+    Lane order never enters a path's arithmetic, so the bits stay those of each particle."""
+    kept = 0
+    for g in range(k):
+        i = lane_rows[g]
+        if alive[i]:
+            if kept != g:
+                lane_rows[kept] = i
+                lane_particles[kept] = lane_particles[g]
+                for ax in range(d):
+                    xs[ax, kept] = xs[ax, g]
+                for r in range(n_normal_rows):
+                    normals[r, kept] = normals[r, g]
+            kept += 1
+    return kept
 
 
 @kernel
@@ -327,21 +354,21 @@ def advance_affine(x, images, alive, first_passage, exit_face, first_particle, s
     xold = np.zeros((3, LANES))
     dd_l = np.ones((3, LANES))
     flags = np.zeros(LANES, dtype=np.bool_)
+    lane_rows = np.zeros(LANES, dtype=np.int64)  # the row of x each lane carries
+    lane_particles = np.zeros(LANES, dtype=np.uint64)  # and its global particle number
     for group in range(n_groups):
         p0 = group * LANES
         n_lanes = min(LANES, n - p0)
-        if _group_alive(alive, p0, n_lanes) == 0:
-            continue
-        for g in range(n_lanes):
-            for ax in range(d):
-                xs[ax, g] = x[p0 + g, ax]
+        k = _pack_living(x, alive, p0, n_lanes, d, first_particle, lane_rows, lane_particles, xs)
         seg = -1
         for pair in range(step_begin // 2, (step_end + 1) // 2):
+            if k == 0:
+                break
             # Normals of steps 2*pair and 2*pair + 1: draws 2*pair*m ... for every lane.
-            fill_lane_normals(words, normals, np.uint64(pair * m), 2 * m, first_particle + p0, LANES, k0, k1)
+            fill_lane_normals(words, normals, np.uint64(pair * m), 2 * m, lane_particles, k, k0, k1)
             for h in range(2):
                 step = 2 * pair + h
-                if step < step_begin or step >= step_end:
+                if step < step_begin or step >= step_end or k == 0:
                     continue
                 new_seg = _segment_at(max(seg, 0), step, seg_first_step)
                 if new_seg != seg:
@@ -354,9 +381,9 @@ def advance_affine(x, images, alive, first_passage, exit_face, first_particle, s
                         for g in range(LANES):
                             dd_l[ax, g] = dd[ax]
                 if trail_every > 0 and step % trail_every == 0:
-                    for g in range(n_lanes):
-                        i = p0 + g
-                        if alive[i] and trail_slot[i] >= 0:
+                    for g in range(k):
+                        i = lane_rows[g]
+                        if trail_slot[i] >= 0:
                             for ax in range(d):
                                 x[i, ax] = xs[ax, g]
                             _record_trail(x, images, i, d, trail_slot[i], step // trail_every, domain_kind,
@@ -366,32 +393,33 @@ def advance_affine(x, images, alive, first_passage, exit_face, first_particle, s
                     co = c_off[ax]
                     cn = c_noise[ax]
                     row = h * m + ax
-                    for g in range(LANES):
+                    for g in range(k):
                         xv = xs[ax, g]
                         xold[ax, g] = xv
                         xs[ax, g] = xv + (cl * xv + co) + cn * normals[row, g]
                 if not free:
                     t = t0 + step * dt
-                    _lanes_needing_walls(xold, xs, dd_l, d, domain_kind, lower, upper, face_kind, radius, height,
-                                         bridge, dt, flags)
-                    for g in range(n_lanes):
-                        i = p0 + g
-                        if absorbing and alive[i] == 0:
-                            for ax in range(d):
-                                xs[ax, g] = xold[ax, g]
-                            continue
+                    _lanes_needing_walls(xold, xs, dd_l, k, d, domain_kind, lower, upper, face_kind, radius,
+                                         height, bridge, dt, flags)
+                    died = False
+                    for g in range(k):
                         if flags[g]:
+                            i = lane_rows[g]
                             for ax in range(d):
                                 old[ax] = xold[ax, g]
                                 new[ax] = xs[ax, g]
                             _finish_step(x, images, alive, first_passage, exit_face, old, new, dd, dt, t, i,
                                          d, domain_kind, lower, upper, face_kind, radius, height, bridge,
-                                         step, np.uint64(first_particle + i), k0, k1)
+                                         step, lane_particles[g], k0, k1)
                             for ax in range(d):
                                 xs[ax, g] = x[i, ax]
-        for g in range(n_lanes):
+                            if alive[i] == 0:
+                                died = True
+                    if died:
+                        k = _close_up(alive, k, d, 2 * m, lane_rows, lane_particles, xs, normals)
+        for g in range(k):
             for ax in range(d):
-                x[p0 + g, ax] = xs[ax, g]
+                x[lane_rows[g], ax] = xs[ax, g]
         _final_trails(x, images, alive, p0, n_lanes, d, trail_slot, trail_every, step_end,
                       domain_kind, lower, upper, trails)
 
@@ -443,100 +471,103 @@ def advance_general(x, images, alive, first_passage, exit_face, first_particle, 
     pos = np.empty(3)
     new = np.empty(3)
     dd = np.empty(3)
+    lane_rows = np.zeros(LANES, dtype=np.int64)  # the row of x each lane carries
+    lane_particles = np.zeros(LANES, dtype=np.uint64)  # and its global particle number
     for group in range(n_groups):
         p0 = group * LANES
         n_lanes = min(LANES, n - p0)
-        if _group_alive(alive, p0, n_lanes) == 0:
-            continue
-        for g in range(n_lanes):
-            for ax in range(d):
-                xs[ax, g] = x[p0 + g, ax]
+        k = _pack_living(x, alive, p0, n_lanes, d, first_particle, lane_rows, lane_particles, xs)
         seg = -1
         for pair in range(step_begin // 2, (step_end + 1) // 2):
-            fill_lane_normals(words, normals, np.uint64(pair * m), 2 * m, first_particle + p0, LANES, k0, k1)
+            if k == 0:
+                break
+            fill_lane_normals(words, normals, np.uint64(pair * m), 2 * m, lane_particles, k, k0, k1)
             for h in range(2):
                 step = 2 * pair + h
-                if step < step_begin or step >= step_end:
+                if step < step_begin or step >= step_end or k == 0:
                     continue
                 new_seg = _segment_at(max(seg, 0), step, seg_first_step)
                 if new_seg != seg:
                     seg = new_seg
                     if not field_on:  # constant diffusion: D, dD/dx = 0 and sqrt(2D) once per segment
-                        diffusion_lanes(xs, d, seg, diff, field_on, field_grid, field_tables, dd_l, gd_l)
+                        diffusion_lanes(xs, LANES, d, seg, diff, field_on, field_grid, field_tables, dd_l, gd_l)
                         for ax in range(d):
                             for g in range(LANES):
                                 b_l[ax, g] = np.sqrt(2.0 * dd_l[ax, g])
                 t = t0 + step * dt
                 if trail_every > 0 and step % trail_every == 0:
-                    for g in range(n_lanes):
-                        i = p0 + g
-                        if alive[i] and trail_slot[i] >= 0:
+                    for g in range(k):
+                        i = lane_rows[g]
+                        if trail_slot[i] >= 0:
                             for ax in range(d):
                                 x[i, ax] = xs[ax, g]
                             _record_trail(x, images, i, d, trail_slot[i], step // trail_every, domain_kind,
                                           lower, upper, trails)
                 for ax in range(d):
                     row = h * m + ax
-                    for g in range(LANES):
+                    for g in range(k):
                         dw_l[ax, g] = sqdt * normals[row, g]
-                drift_lanes(xs, d, seg, lin, off, nl_scale, nl_rows, tables, a_l, cells)
+                drift_lanes(xs, k, d, seg, lin, off, nl_scale, nl_rows, tables, a_l, cells)
                 if field_on:
-                    diffusion_lanes(xs, d, seg, diff, field_on, field_grid, field_tables, dd_l, gd_l)
+                    diffusion_lanes(xs, k, d, seg, diff, field_on, field_grid, field_tables, dd_l, gd_l)
                     for ax in range(d):
-                        for g in range(LANES):
+                        for g in range(k):
                             b_l[ax, g] = np.sqrt(2.0 * dd_l[ax, g])
                 if scheme == SCHEME_SRA1:
                     for ax in range(d):
                         r0 = h * m + ax
                         r1 = h * m + d + ax
-                        for g in range(LANES):
+                        for g in range(k):
                             dz_l[ax, g] = 0.5 * dt * sqdt * (normals[r0, g] + normals[r1, g] * _INV_SQRT3)
                             # First stage of Rößler's SRA1: H = x + 3/4 a dt + 3/2 b dZ / dt.
                             stage_l[ax, g] = xs[ax, g] + 0.75 * a_l[ax, g] * dt + 1.5 * b_l[ax, g] * dz_l[ax, g] / dt
-                    drift_lanes(stage_l, d, seg, lin, off, nl_scale, nl_rows, tables, a_stage_l, cells)
+                    drift_lanes(stage_l, k, d, seg, lin, off, nl_scale, nl_rows, tables, a_stage_l, cells)
                     for ax in range(d):
-                        for g in range(LANES):
+                        for g in range(k):
                             # SRA1 update: x + dt (a(x)/3 + 2 a(H)/3) + b dW.
                             new_l[ax, g] = xs[ax, g] + dt * (a_l[ax, g] / 3.0 + 2.0 * a_stage_l[ax, g] / 3.0) + (
                                 b_l[ax, g] * dw_l[ax, g])
                 else:
                     for ax in range(d):
-                        for g in range(LANES):
+                        for g in range(k):
                             new_l[ax, g] = xs[ax, g] + (a_l[ax, g] + alpha * gd_l[ax, g]) * dt + b_l[ax, g] * dw_l[ax, g]
                     if milstein:
                         for ax in range(d):
-                            for g in range(LANES):
+                            for g in range(k):
                                 # g g' = d/dx sqrt(2D) * sqrt(2D) = dD/dx
                                 dw = dw_l[ax, g]
                                 new_l[ax, g] += 0.5 * gd_l[ax, g] * (dw * dw - dt)
                 if free:
                     for ax in range(d):
-                        for g in range(LANES):
+                        for g in range(k):
                             xs[ax, g] = new_l[ax, g]
                     continue
-                _lanes_needing_walls(xs, new_l, dd_l, d, domain_kind, lower, upper, face_kind, radius, height,
+                _lanes_needing_walls(xs, new_l, dd_l, k, d, domain_kind, lower, upper, face_kind, radius, height,
                                      bridge, dt, flags)
-                for g in range(n_lanes):
-                    i = p0 + g
-                    if alive[i] == 0:
-                        continue
+                died = False
+                for g in range(k):
                     if flags[g]:
+                        i = lane_rows[g]
                         for ax in range(d):
                             pos[ax] = xs[ax, g]
                             new[ax] = new_l[ax, g]
                             dd[ax] = dd_l[ax, g]
                         _finish_step(x, images, alive, first_passage, exit_face, pos, new, dd, dt, t, i, d,
                                      domain_kind, lower, upper, face_kind, radius, height, bridge, step,
-                                     np.uint64(first_particle + i), k0, k1)
+                                     lane_particles[g], k0, k1)
                         for ax in range(d):
                             xs[ax, g] = x[i, ax]
+                        if alive[i] == 0:
+                            died = True
                     else:
                         for ax in range(d):
                             xs[ax, g] = new_l[ax, g]
-        for g in range(n_lanes):
-            if alive[p0 + g] or free:
-                for ax in range(d):
-                    x[p0 + g, ax] = xs[ax, g]
+                if died:
+                    # dd_l, b_l and gd_l need no moving: constant across lanes, or recomputed next step.
+                    k = _close_up(alive, k, d, 2 * m, lane_rows, lane_particles, xs, normals)
+        for g in range(k):
+            for ax in range(d):
+                x[lane_rows[g], ax] = xs[ax, g]
         _final_trails(x, images, alive, p0, n_lanes, d, trail_slot, trail_every, step_end,
                       domain_kind, lower, upper, trails)
 

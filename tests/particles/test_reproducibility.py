@@ -14,6 +14,14 @@ CASES = {
                    ib.Box([-1, -1], [1, 1], boundaries=[("reflecting", "absorbing"), "periodic"]), "euler_maruyama"),
     "general_free": (ib.Dynamics(potential=DoubleWell(1.0, 1.0) + Harmonic([0.0, 1.0, 1.0]), diffusion=0.7),
                      [0.5, 0.0, 0.0], None, "sra1"),
+    # Most particles are absorbed within the run: the general kernel packs the living ones into fewer
+    # lanes as others die, so groups of other compositions (chunks, threads) reorder them differently.
+    "affine_absorbing": (ib.Dynamics(diffusion=1.0), [0.1], ib.Box(-0.5, 0.5, boundaries="absorbing"),
+                         "euler_maruyama"),
+    "general_absorbing": (ib.Dynamics(potential=DoubleWell(0.3), diffusion=0.8), [-0.2],
+                          ib.Box(-2.0, 0.4, boundaries=[("reflecting", "absorbing")]), "euler_maruyama"),
+    "general_absorbing_sra1": (ib.Dynamics(potential=DoubleWell(0.5) + Harmonic([0.0, 2.0]), diffusion=0.6),
+                               [0.2, 0.0], ib.Box([-0.8, -1.0], [0.8, 1.0], boundaries="absorbing"), "sra1"),
 }
 
 
