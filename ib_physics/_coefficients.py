@@ -89,8 +89,8 @@ def drift_at(pos, d, seg, lin, off, nl_scale, nl_rows, tables, out):
 
 
 @kernel
-def _add_interpolated_lanes(tables, offset, grid, xs, lanes, d, scale, out, cells):
-    """out[i, g] += scale · (table component i at lane g's point) for i < d.
+def _interpolate_lanes(tables, offset, grid, xs, lanes, d, first, count, values, cells):
+    """values[c, g] = table component ``first + c`` at lane g's point, for c < ``count``.
 
     :func:`interp_point`'s arithmetic for each component (the same corner order, so the same
     bits; the weight of an axis with one node is 1.0 there). The cells come first for all lanes
@@ -116,12 +116,12 @@ def _add_interpolated_lanes(tables, offset, grid, xs, lanes, d, scale, out, cell
         for g in range(lanes):
             i0 = int(cells[0, g])
             w0 = cells[1, g]
-            for component in range(d):
-                base = offset + component * size + i0
+            for c in range(count):
+                base = offset + (first + c) * size + i0
                 total = 0.0
                 total += (1.0 - w0) * tables[base]
                 total += w0 * tables[base + 1]
-                out[component, g] += scale * total
+                values[c, g] = total
     elif d == 2:
         for g in range(lanes):
             i0 = int(cells[0, g])
@@ -133,14 +133,14 @@ def _add_interpolated_lanes(tables, offset, grid, xs, lanes, d, scale, out, cell
             f01 = a0 * w1
             f10 = w0 * (1.0 - w1)
             f11 = w0 * w1
-            for component in range(d):
-                base = offset + component * size + i0 * n1 + i1
+            for c in range(count):
+                base = offset + (first + c) * size + i0 * n1 + i1
                 total = 0.0
                 total += f00 * tables[base]
                 total += f01 * tables[base + 1]
                 total += f10 * tables[base + n1]
                 total += f11 * tables[base + n1 + 1]
-                out[component, g] += scale * total
+                values[c, g] = total
     else:
         for g in range(lanes):
             i0 = int(cells[0, g])
@@ -149,8 +149,8 @@ def _add_interpolated_lanes(tables, offset, grid, xs, lanes, d, scale, out, cell
             w0 = cells[3, g]
             w1 = cells[4, g]
             w2 = cells[5, g]
-            for component in range(d):
-                base = offset + component * size + (i0 * n1 + i1) * n2 + i2
+            for c in range(count):
+                base = offset + (first + c) * size + (i0 * n1 + i1) * n2 + i2
                 total = 0.0
                 for c0 in range(2):
                     f0 = w0 if c0 else 1.0 - w0
@@ -159,13 +159,13 @@ def _add_interpolated_lanes(tables, offset, grid, xs, lanes, d, scale, out, cell
                         row = base + (c0 * n1 + c1) * n2
                         total += f1 * (1.0 - w2) * tables[row]
                         total += f1 * w2 * tables[row + 1]
-                out[component, g] += scale * total
+                values[c, g] = total
 
 
 @kernel
-def drift_lanes(xs, lanes, d, seg, lin, off, nl_scale, nl_rows, tables, out, cells):
+def drift_lanes(xs, lanes, d, seg, lin, off, nl_scale, nl_rows, tables, out, cells, values):
     """:func:`drift_at` for the first ``lanes`` lanes (columns) of ``xs`` (3, L) into ``out`` (3, L);
-    ``cells`` (6, L) is scratch.
+    ``cells`` (6, L) and ``values`` (4, L) are scratch.
 
     The same arithmetic per lane, in the same order, so the same bits; each term runs as one
     loop over the lanes, which vectorises for affine and double-well terms.
@@ -185,7 +185,10 @@ def drift_lanes(xs, lanes, d, seg, lin, off, nl_scale, nl_rows, tables, out, cel
             for g in range(lanes):
                 out[a, g] -= double_well_force_term(xs[a, g], height, minimum, scale)
         elif code == CODE_TABULATED:
-            _add_interpolated_lanes(tables, int(nl_rows[r, 1]), nl_rows[r, 2:11], xs, lanes, d, scale, out, cells)
+            _interpolate_lanes(tables, int(nl_rows[r, 1]), nl_rows[r, 2:11], xs, lanes, d, 0, d, values, cells)
+            for i in range(d):
+                for g in range(lanes):
+                    out[i, g] += scale * values[i, g]
 
 
 @inline_kernel
@@ -203,15 +206,15 @@ def diffusion_at(pos, d, seg, diff, field_on, field_grid, field_tables, d_out, g
 
 
 @kernel
-def diffusion_lanes(xs, lanes, d, seg, diff, field_on, field_grid, field_tables, d_out, grad_out):
-    """:func:`diffusion_at` for the first ``lanes`` lanes (columns) of ``xs`` (3, L) into (3, L) outputs."""
+def diffusion_lanes(xs, lanes, d, seg, diff, field_on, field_grid, field_tables, d_out, grad_out, cells, values):
+    """:func:`diffusion_at` for the first ``lanes`` lanes (columns) of ``xs`` (3, L) into (3, L) outputs;
+    ``cells`` (6, L) and ``values`` (4, L) are scratch (the field and its d gradient components)."""
     if field_on:
-        for g in range(lanes):
-            f = interp_point(field_tables, 0, 0, field_grid, xs[0, g], xs[1, g], xs[2, g], d)
-            for i in range(d):
-                d_out[i, g] = diff[seg, i] * f
-                grad_out[i, g] = diff[seg, i] * interp_point(field_tables, 0, 1 + i, field_grid, xs[0, g],
-                                                             xs[1, g], xs[2, g], d)
+        _interpolate_lanes(field_tables, 0, field_grid, xs, lanes, d, 0, 1 + d, values, cells)
+        for i in range(d):
+            for g in range(lanes):
+                d_out[i, g] = diff[seg, i] * values[0, g]
+                grad_out[i, g] = diff[seg, i] * values[1 + i, g]
     else:
         for i in range(d):
             for g in range(lanes):
@@ -241,6 +244,7 @@ def evaluate_coefficients(points, seg_index, lin, off, nl_scale, nl_rows, tables
     dd = np.zeros((3, lanes))
     gd = np.zeros((3, lanes))
     cells = np.zeros((6, lanes))
+    values = np.zeros((4, lanes))
     p0 = 0
     while p0 < n:
         seg = seg_index[p0]
@@ -250,8 +254,8 @@ def evaluate_coefficients(points, seg_index, lin, off, nl_scale, nl_rows, tables
         for g in range(m):
             for i in range(d):
                 xs[i, g] = points[p0 + g, i]
-        drift_lanes(xs, m, d, seg, lin, off, nl_scale, nl_rows, tables, a, cells)
-        diffusion_lanes(xs, m, d, seg, diff, field_on, field_grid, field_tables, dd, gd)
+        drift_lanes(xs, m, d, seg, lin, off, nl_scale, nl_rows, tables, a, cells, values)
+        diffusion_lanes(xs, m, d, seg, diff, field_on, field_grid, field_tables, dd, gd, cells, values)
         for g in range(m):
             for i in range(d):
                 drift[p0 + g, i] = a[i, g] + alpha * gd[i, g]

@@ -468,6 +468,7 @@ def advance_general(x, images, alive, first_passage, exit_face, first_particle, 
     dz_l = np.zeros((3, LANES))
     flags = np.zeros(LANES, dtype=np.bool_)
     cells = np.zeros((6, LANES))
+    values = np.zeros((4, LANES))
     pos = np.empty(3)
     new = np.empty(3)
     dd = np.empty(3)
@@ -490,7 +491,7 @@ def advance_general(x, images, alive, first_passage, exit_face, first_particle, 
                 if new_seg != seg:
                     seg = new_seg
                     if not field_on:  # constant diffusion: D, dD/dx = 0 and sqrt(2D) once per segment
-                        diffusion_lanes(xs, LANES, d, seg, diff, field_on, field_grid, field_tables, dd_l, gd_l)
+                        diffusion_lanes(xs, LANES, d, seg, diff, field_on, field_grid, field_tables, dd_l, gd_l, cells, values)
                         for ax in range(d):
                             for g in range(LANES):
                                 b_l[ax, g] = np.sqrt(2.0 * dd_l[ax, g])
@@ -507,9 +508,9 @@ def advance_general(x, images, alive, first_passage, exit_face, first_particle, 
                     row = h * m + ax
                     for g in range(k):
                         dw_l[ax, g] = sqdt * normals[row, g]
-                drift_lanes(xs, k, d, seg, lin, off, nl_scale, nl_rows, tables, a_l, cells)
+                drift_lanes(xs, k, d, seg, lin, off, nl_scale, nl_rows, tables, a_l, cells, values)
                 if field_on:
-                    diffusion_lanes(xs, k, d, seg, diff, field_on, field_grid, field_tables, dd_l, gd_l)
+                    diffusion_lanes(xs, k, d, seg, diff, field_on, field_grid, field_tables, dd_l, gd_l, cells, values)
                     for ax in range(d):
                         for g in range(k):
                             b_l[ax, g] = np.sqrt(2.0 * dd_l[ax, g])
@@ -521,7 +522,7 @@ def advance_general(x, images, alive, first_passage, exit_face, first_particle, 
                             dz_l[ax, g] = 0.5 * dt * sqdt * (normals[r0, g] + normals[r1, g] * _INV_SQRT3)
                             # First stage of Rößler's SRA1: H = x + 3/4 a dt + 3/2 b dZ / dt.
                             stage_l[ax, g] = xs[ax, g] + 0.75 * a_l[ax, g] * dt + 1.5 * b_l[ax, g] * dz_l[ax, g] / dt
-                    drift_lanes(stage_l, k, d, seg, lin, off, nl_scale, nl_rows, tables, a_stage_l, cells)
+                    drift_lanes(stage_l, k, d, seg, lin, off, nl_scale, nl_rows, tables, a_stage_l, cells, values)
                     for ax in range(d):
                         for g in range(k):
                             # SRA1 update: x + dt (a(x)/3 + 2 a(H)/3) + b dW.
