@@ -305,6 +305,17 @@ def _pack_living(x, alive, p0, n_lanes, d, first_particle, lane_rows, lane_parti
 
 
 @inline_kernel
+def _record_lane_trails(x, images, xs, k, lane_rows, d, trail_slot, point, domain_kind, lower, upper, trails):
+    """Trail point ``point`` of the tracers among the first k lanes (their positions into x first)."""
+    for g in range(k):
+        i = lane_rows[g]
+        if trail_slot[i] >= 0:
+            for ax in range(d):
+                x[i, ax] = xs[ax, g]
+            _record_trail(x, images, i, d, trail_slot[i], point, domain_kind, lower, upper, trails)
+
+
+@inline_kernel
 def _close_up(alive, k, d, n_normal_rows, lane_rows, lane_particles, xs, normals):
     """Drop absorbed particles from the lanes (their state is in x already) and close up the living
     ones, with the pair's normals still to be used: the group's cost follows the number alive.
@@ -381,13 +392,8 @@ def advance_affine(x, images, alive, first_passage, exit_face, first_particle, s
                         for g in range(LANES):
                             dd_l[ax, g] = dd[ax]
                 if trail_every > 0 and step % trail_every == 0:
-                    for g in range(k):
-                        i = lane_rows[g]
-                        if trail_slot[i] >= 0:
-                            for ax in range(d):
-                                x[i, ax] = xs[ax, g]
-                            _record_trail(x, images, i, d, trail_slot[i], step // trail_every, domain_kind,
-                                          lower, upper, trails)
+                    _record_lane_trails(x, images, xs, k, lane_rows, d, trail_slot, step // trail_every,
+                                        domain_kind, lower, upper, trails)
                 for ax in range(d):
                     cl = c_lin[ax]
                     co = c_off[ax]
@@ -497,13 +503,8 @@ def advance_general(x, images, alive, first_passage, exit_face, first_particle, 
                                 b_l[ax, g] = np.sqrt(2.0 * dd_l[ax, g])
                 t = t0 + step * dt
                 if trail_every > 0 and step % trail_every == 0:
-                    for g in range(k):
-                        i = lane_rows[g]
-                        if trail_slot[i] >= 0:
-                            for ax in range(d):
-                                x[i, ax] = xs[ax, g]
-                            _record_trail(x, images, i, d, trail_slot[i], step // trail_every, domain_kind,
-                                          lower, upper, trails)
+                    _record_lane_trails(x, images, xs, k, lane_rows, d, trail_slot, step // trail_every,
+                                        domain_kind, lower, upper, trails)
                 for ax in range(d):
                     row = h * m + ax
                     for g in range(k):
