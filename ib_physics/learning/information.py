@@ -124,19 +124,19 @@ def kde_information(t: np.ndarray, y: np.ndarray, *, noise_variance: float = 0.1
     y = np.asarray(y)
     if y.shape != (t.shape[0],):
         raise ValueError(f"`y` must have shape ({t.shape[0]},), got {y.shape}.")
-    if t.shape[0] == 0:
-        raise ValueError("`t` must have at least one row (pattern), got none.")
+    if t.shape[0] == 0 or t.shape[1] == 0:
+        raise ValueError(f"`t` must have at least one row (pattern) and one column (unit), got shape {t.shape}.")
     noise_variance = check_finite_positive(noise_variance, "noise_variance")
     check_choice(bound, "bound", ("upper", "lower"))
     scale = (2.0 if bound == "upper" else 8.0) * noise_variance
     _, codes = np.unique(y, return_inverse=True)  # labels of any kind as 0 .. n_classes - 1
     codes = codes.astype(np.int64).ravel()
     # Sorted along the unit of widest spread, each row's partners within the cutoff are one run of rows.
-    axis = int(np.argmax(np.ptp(t, axis=0))) if t.size else 0
+    axis = int(np.argmax(np.ptp(t, axis=0)))
     order = np.argsort(t[:, axis], kind="stable")
     # Centred, so that the kernel's single-precision differences keep their digits.
-    centred = t[order] - t.mean(axis=0) if t.size else t
-    if t.size and np.abs(centred).max() > MAX_KDE_MAGNITUDE:
+    centred = t[order] - t.mean(axis=0)
+    if np.abs(centred).max() > MAX_KDE_MAGNITUDE:
         raise ValueError(f"`t` must lie within {MAX_KDE_MAGNITUDE:g} of its mean for the KDE estimate "
                          f"(squared distances in single precision), got {np.abs(centred).max():.3g}.")
     whole, within = _kernels.kde_pairwise_bounds(np.ascontiguousarray(centred), codes[order],

@@ -312,3 +312,13 @@ def test_binning_of_wide_layers_weights_each_class_by_its_probability():
     narrow, wide = binned_information(t12, y), binned_information(t13, y)
     assert wide.i_ty == pytest.approx(h_y, abs=1e-12) and narrow.i_ty == pytest.approx(h_y, abs=1e-12)
     assert wide.i_xt == pytest.approx(np.log2(40), abs=1e-12) == narrow.i_xt
+
+
+def test_kde_refuses_empty_layers_and_activities_beyond_single_precision():
+    y = np.zeros(5, dtype=int)
+    for t in (np.zeros((5, 0)), np.zeros((0, 3))):
+        with pytest.raises(ValueError, match="`t` must have at least one row"):
+            kde_information(t, y[: t.shape[0]])
+    with pytest.raises(ValueError, match="`t` must lie within 1e\\+18 of its mean"):
+        kde_information(np.array([[0.0], [1e19], [0.0], [0.0], [0.0]]), y)
+    assert kde_information(np.full((5, 2), 1e17), y).i_xt == 0.0  # far from the origin, all equal: 0 bits
