@@ -277,7 +277,7 @@ def fill_lane_normals(words, normals, block0, n_words, lane_particles, lanes, k0
     blocks and the ziggurat's fast path run as loops over lanes that LLVM vectorises;
     the rare misses of the fast path are redone afterwards by :func:`_normal_slow`.
     Bitwise the same numbers as :func:`normal_from_word` on the same words. A regular
-    (not inlined) kernel: one call fills two steps of all lanes, so the call costs
+    (not inlined) kernel: one call fills two steps of the given lanes, so the call costs
     nothing measurable, and the engines' kernels compile in seconds.
     """
     for j in range(n_words // 2):

@@ -21,6 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._jit import kernel
+from .._validation import check_int_range
 
 __all__ = ["LineSystem", "line_system"]
 
@@ -70,6 +71,10 @@ def line_system(matrix: sp.spmatrix, shape: tuple[int, ...], axis: int) -> LineS
     Returns None where the matrix has any other entry (a periodic axis' wrap-around coupling,
     or a coupling across axes), so the caller keeps a general solver for it.
     """
+    shape = tuple(check_int_range(v, "shape", 1) for v in shape)
+    axis = check_int_range(axis, "axis", 0, len(shape) - 1)
+    if not sp.issparse(matrix):
+        raise TypeError(f"`matrix` must be a scipy.sparse matrix, got {type(matrix).__name__}.")
     n = shape[axis]
     after = int(np.prod(shape[axis + 1:], dtype=np.int64))
     before = int(np.prod(shape[:axis], dtype=np.int64))

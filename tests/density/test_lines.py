@@ -56,3 +56,12 @@ def test_split_solver_with_line_factors_matches_the_direct_solver_on_a_coupled_3
     assert runs[0].diagnostics["krylov_iterations"] > 0
     assert runs[0].diagnostics["steps"] == runs[1].diagnostics["steps"]
     assert np.abs(runs[0].p[-1] - runs[1].p[-1]).sum() * np.prod(grid.spacing) < 1e-9
+
+
+def test_line_system_refuses_bad_arguments_by_name():
+    m = sp.identity(24, format="csr")
+    for args, error, name in (((m, (2, 3, 4), 3), ValueError, "`axis`"), ((m, (2, 3, 4), True), TypeError, "`axis`"),
+                              ((m, (2, 3, 4), None), TypeError, "`axis`"), ((m, (2, 0, 4), 0), ValueError, "`shape`"),
+                              (("x", (2, 3, 4), 0), TypeError, "`matrix`"), ((m, (2, 3, 5), 0), ValueError, "30 cells")):
+        with pytest.raises(error, match=name):
+            line_system(*args)
