@@ -10,6 +10,10 @@ C2: coupled 2D double well U = (x² - 1)² + y² + 0.8xy (a Tabulated potential 
     and 256²; no exact solution: the reference is ib_physics on 512² (tol 1e-7), restricted to the
     coarse cells (block means). With second-order convergence the true errors are 16/15 (128²) and
     4/3 (256²) of those printed (Richardson). FiPy on the same grids, backward Euler, 50 and 200 steps.
+R2: a non-gradient drift: the double well U = (x² - 1)² + y² in a medium rotating rigidly about the
+    origin (flow u = omega (-y, x), omega = 2, a Rotation), D = 0.5, the rest as C2: no detailed
+    balance, so BDF2 only; the stationary state carries a circulating current. Reference 512² at tol
+    1e-7; FiPy with -grad U + u on its faces.
 C3: the coupled 3D double well U = (x² - 1)² + y² + z² + 0.8xy (65³-node table), D = 0.5, reflecting
     [-2.5, 2.5]³, initial N((0.5, 0, 0), 0.4²), t = 1, 64³: wall seconds at tol 1e-5, the time error
     (L1 against the same grid at tol 1e-8) and the spatial error estimated by Richardson from 32³.
@@ -248,10 +252,33 @@ def coupled_dynamics(dim: int, nodes: int):
     return ib.Dynamics(potential=Tabulated(u, [-COUPLED_L] * dim, [COUPLED_L] * dim), diffusion=COUPLED_D)
 
 
-def ib_coupled(dim: int, n: int, t_end: float, tol: float, start_std: float) -> tuple[float, np.ndarray]:
+STIR_RATE = 2.0
+
+
+def stirred_dynamics():
+    """R2: the double well U = (x² - 1)² + y² in a medium rotating at omega = 2 about the origin."""
+    import ib_physics as ib
+    from ib_physics.flows import Rotation
+    from ib_physics.potentials import DoubleWell, Harmonic
+
+    return ib.Dynamics(potential=DoubleWell(1.0) + Harmonic([0.0, 2.0]), diffusion=COUPLED_D,
+                       flow=Rotation(STIR_RATE))
+
+
+def coupled_drift(fx: np.ndarray, fy: np.ndarray) -> np.ndarray:
+    """C2's drift -grad U at points (for FiPy's faces)."""
+    return np.array([-(4 * fx * (fx**2 - 1) + 0.8 * fy), -(2 * fy + 0.8 * fx)])
+
+
+def stirred_drift(fx: np.ndarray, fy: np.ndarray) -> np.ndarray:
+    """R2's drift -grad U + omega x r at points."""
+    return np.array([-4 * fx * (fx**2 - 1) - STIR_RATE * fy, -2 * fy + STIR_RATE * fx])
+
+
+def ib_coupled(dim: int, n: int, t_end: float, tol: float, start_std: float, dyn=None) -> tuple[float, np.ndarray]:
     import ib_physics as ib
 
-    dyn = coupled_dynamics(dim, 1025 if dim == 2 else 65)
+    dyn = coupled_dynamics(dim, 1025 if dim == 2 else 65) if dyn is None else dyn
     grid = ib.Grid(ib.Box([-COUPLED_L] * dim, [COUPLED_L] * dim), (n,) * dim)
     p0 = ib.gaussian_density(grid, [0.5] + [0.0] * (dim - 1), [start_std] * dim)
     t0 = time.perf_counter()
@@ -259,8 +286,8 @@ def ib_coupled(dim: int, n: int, t_end: float, tol: float, start_std: float) -> 
     return time.perf_counter() - t0, res.p[-1]
 
 
-def fipy_coupled2d(n: int, t_end: float, steps: int) -> tuple[float, np.ndarray]:
-    """The same problem in FiPy: exponential convection with the analytic -grad U on the faces."""
+def fipy_coupled2d(n: int, t_end: float, steps: int, drift_at=coupled_drift) -> tuple[float, np.ndarray]:
+    """The same problem in FiPy: exponential convection with the analytic drift on the faces."""
     import fipy
     from fipy.solvers.scipy import LinearLUSolver
 
@@ -272,8 +299,7 @@ def fipy_coupled2d(n: int, t_end: float, steps: int) -> tuple[float, np.ndarray]
     p0 = ib.gaussian_density(grid, [0.5, 0.0], [0.3, 0.3])
     phi = fipy.CellVariable(mesh=mesh, value=p0.T.ravel())  # FiPy's cells run x fastest
     fx, fy = mesh.faceCenters
-    drift = np.array([-(4 * fx * (fx**2 - 1) + 0.8 * fy), -(2 * fy + 0.8 * fx)])
-    velocity = fipy.FaceVariable(mesh=mesh, rank=1, value=drift)
+    velocity = fipy.FaceVariable(mesh=mesh, rank=1, value=drift_at(np.asarray(fx), np.asarray(fy)))
     eq = fipy.TransientTerm() == fipy.DiffusionTerm(coeff=COUPLED_D) - fipy.ExponentialConvectionTerm(coeff=velocity)
     solver = LinearLUSolver(tolerance=1e-12)
     t0 = time.perf_counter()
@@ -293,27 +319,33 @@ def l1(p: np.ndarray, q: np.ndarray) -> float:
     return float(np.abs(p - q).sum() * (2 * COUPLED_L / p.shape[0]) ** p.ndim)
 
 
-def coupled(rows: list, quick: bool) -> None:
-    print("C2, coupled 2D double well, t = 2 (reference: 512², tol 1e-7)")
-    wall_ref, fine = ib_coupled(2, 512, 2.0, 1e-7, 0.3)
+def time_to_accuracy_2d(rows: list, quick: bool, label: str, title: str, dyn, drift_at) -> None:
+    """ib_physics at tol 1e-4 and 1e-6 and FiPy on 128² and 256², each against a 512² reference."""
+    print(f"{label}, {title}, t = 2 (reference: 512², tol 1e-7)")
+    wall_ref, fine = ib_coupled(2, 512, 2.0, 1e-7, 0.3, dyn)
     print(f"  reference 512²: {wall_ref:.1f} s")
     for n in (128, 256):
         ref = restrict(fine, n)
         for tol in (1e-4, 1e-6):
-            wall, p = ib_coupled(2, n, 2.0, tol, 0.3)
+            wall, p = ib_coupled(2, n, 2.0, tol, 0.3, dyn)
             print(f"  ib_physics {n}², tol {tol:g}: {wall:.2f} s, L1 {l1(p, ref):.2e}")
             if tol == 1e-4:
                 ours = (wall, l1(p, ref))
         peers = {}
         for steps in ((50,) if quick else (50, 200)):
             try:
-                wall, p = fipy_coupled2d(n, 2.0, steps)
+                wall, p = fipy_coupled2d(n, 2.0, steps, drift_at)
             except ImportError as exc:
                 print(f"  FiPy: skipped ({exc.name} not installed)")
                 break
             print(f"  FiPy {n}², {steps} backward-Euler steps: {wall:.2f} s, L1 {l1(p, ref):.2e}")
             peers["FiPy"] = (wall, l1(p, ref))
-        rows.append((f"C2 coupled 2D {n}², t=2 (tol 1e-4; FiPy {steps} steps)", ours, peers))
+        rows.append((f"{label} {title} {n}², t=2 (tol 1e-4; FiPy {steps} steps)", ours, peers))
+
+
+def coupled(rows: list, quick: bool) -> None:
+    time_to_accuracy_2d(rows, quick, "C2", "coupled 2D double well", coupled_dynamics(2, 1025), coupled_drift)
+    time_to_accuracy_2d(rows, quick, "R2", "stirred 2D double well", stirred_dynamics(), stirred_drift)
     print("C3, coupled 3D double well, 64³, t = 1")
     wall_ref, tight = ib_coupled(3, 64, 1.0, 1e-8, 0.4)
     wall, p = ib_coupled(3, 64, 1.0, 1e-5, 0.4)

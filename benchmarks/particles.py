@@ -8,7 +8,8 @@ ratio to the NumPy in-place PCG64 loop, and each method's error against the exac
 
 S2 (the problems every nonlinear potential takes), each beside the NumPy loop of the same update
 (PCG64 normals, the force evaluated in NumPy, in place): the 2D double well U = (x² - 1)² + 2y²
-(D = 0.5, 2·10⁵ particles × 500 steps); the coupled tabulated potential U = (x² - 1)² + y² + 0.8xy on
+(D = 0.5, 2·10⁵ particles × 500 steps); the same well in a medium rotating at omega = 2 (flow
+u = omega (-y, x), a drift that is not a gradient, 2·10⁵ × 500); the coupled tabulated potential U = (x² - 1)² + y² + 0.8xy on
 129² nodes in a reflecting box [-2.5, 2.5]² (bilinear force, 10⁵ × 500); a Kramers escape in 1D
 (U = (x² - 1)², D = 0.5, reflecting at -3, absorbing at 1 with the Brownian-bridge test, until
 t = 40; the NumPy loop drops absorbed particles every step). Rates count living particle-steps;
@@ -176,6 +177,43 @@ def s2_double_well(engine: bool, n: int, steps: int = 500) -> tuple[np.ndarray, 
     return x, n * steps
 
 
+def s2_stirred(engine: bool, n: int, steps: int = 500) -> tuple[np.ndarray, int]:
+    """The 2D double well in a medium rotating at omega = 2 (a drift that is not a gradient)."""
+    d, x0, omega = 0.5, np.array([1.0, 0.0]), 2.0
+    if engine:
+        import ib_physics as ib
+        from ib_physics.flows import Rotation
+        from ib_physics.potentials import DoubleWell, Harmonic
+
+        dyn = ib.Dynamics(potential=DoubleWell(1.0) + Harmonic([0.0, 4.0]), diffusion=d, flow=Rotation(omega))
+        res = ib.simulate(dyn, x0, (0.0, steps * S2_DT), dt=S2_DT, n_particles=n, seed=1, threads=1,
+                          store_positions=False)
+        return res.final_positions, n * steps
+    rng = np.random.Generator(np.random.PCG64(1))
+    x = np.tile(x0, (n, 1))
+    noise = np.empty((n, 2))
+    fx = np.empty(n)
+    fy = np.empty(n)
+    s = np.sqrt(2 * d * S2_DT)
+    for _ in range(steps):
+        rng.standard_normal(out=noise)
+        noise *= s
+        u, v = x[:, 0], x[:, 1]
+        np.multiply(u, u, out=fx)
+        fx -= 1.0
+        fx *= u
+        fx *= -4.0  # -dU/dx = -4 (x² - 1) x
+        fx -= omega * v  # the flow's x component, -omega y
+        np.multiply(v, -4.0, out=fy)
+        fy += omega * u
+        fx *= S2_DT
+        fy *= S2_DT
+        u += fx
+        v += fy
+        x += noise
+    return x, n * steps
+
+
 def s2_tabulated(engine: bool, n: int, steps: int = 500) -> tuple[np.ndarray, int]:
     d, x0 = 0.5, np.array([1.0, -0.5])
     values = _tabulated_values()
@@ -247,6 +285,7 @@ def s2_kramers(engine: bool, n: int, t_end: float = 40.0) -> tuple[np.ndarray, i
 
 S2_PROBLEMS = {
     "2D double well (DoubleWell + Harmonic)": (s2_double_well, 200_000, 2),
+    "2D double well in a rotating medium (+ Rotation)": (s2_stirred, 200_000, 2),
     "2D tabulated, coupled, reflecting box": (s2_tabulated, 100_000, 2),
     "1D Kramers escape, absorbing face + bridge": (s2_kramers, 5_000, 1),
 }

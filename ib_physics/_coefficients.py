@@ -13,6 +13,8 @@ from ._jit import inline_kernel, kernel
 
 CODE_DOUBLE_WELL = 1
 CODE_TABULATED = 2
+#: A flow of the medium, u = Omega x (x - c) (:class:`ib_physics.flows.Rotation`); not scaled by mu s(t).
+CODE_ROTATION = 3
 
 
 @inline_kernel
@@ -73,7 +75,7 @@ def double_well_force_term(xa, height, minimum, scale):
 
 @inline_kernel
 def drift_at(pos, d, seg, lin, off, nl_scale, nl_rows, tables, out):
-    """Conservative plus external drift a(x) for segment ``seg`` into ``out[:d]``."""
+    """Conservative, external and flow drift a(x) for segment ``seg`` into ``out[:d]``."""
     for i in range(d):
         out[i] = lin[seg, i] * pos[i] + off[seg, i]
     scale = nl_scale[seg]
@@ -86,6 +88,18 @@ def drift_at(pos, d, seg, lin, off, nl_scale, nl_rows, tables, out):
             offset = int(nl_rows[r, 1])
             for i in range(d):
                 out[i] += scale * interp_grid(tables, offset, i, nl_rows[r, 2:11], pos, d)
+        elif code == CODE_ROTATION:
+            wx, wy, wz = nl_rows[r, 1], nl_rows[r, 2], nl_rows[r, 3]
+            rx = pos[0] - nl_rows[r, 4]
+            ry = pos[1] - nl_rows[r, 5]
+            if d == 2:
+                out[0] -= wz * ry
+                out[1] += wz * rx
+            else:
+                rz = pos[2] - nl_rows[r, 6]
+                out[0] += wy * rz - wz * ry
+                out[1] += wz * rx - wx * rz
+                out[2] += wx * ry - wy * rx
 
 
 @kernel
@@ -162,6 +176,30 @@ def _interpolate_lanes(tables, offset, grid, xs, lanes, d, first, count, values,
                 values[c, g] = total
 
 
+@inline_kernel
+def _add_rotation_lanes(row, xs, lanes, d, out):
+    """out += Omega x (x - c) lane-wise, for a :data:`CODE_ROTATION` row (d = 2 or 3).
+
+    Unlike the potential terms a flow is a velocity: neither the mobility nor s(t) scales it.
+    """
+    wx, wy, wz = row[1], row[2], row[3]
+    cx, cy, cz = row[4], row[5], row[6]
+    if d == 2:
+        for g in range(lanes):
+            rx = xs[0, g] - cx
+            ry = xs[1, g] - cy
+            out[0, g] -= wz * ry
+            out[1, g] += wz * rx
+    else:
+        for g in range(lanes):
+            rx = xs[0, g] - cx
+            ry = xs[1, g] - cy
+            rz = xs[2, g] - cz
+            out[0, g] += wy * rz - wz * ry
+            out[1, g] += wz * rx - wx * rz
+            out[2, g] += wx * ry - wy * rx
+
+
 @kernel
 def drift_lanes(xs, lanes, d, seg, lin, off, nl_scale, nl_rows, tables, out, cells, values):
     """:func:`drift_at` for the first ``lanes`` lanes (columns) of ``xs`` (3, L) into ``out`` (3, L);
@@ -189,6 +227,8 @@ def drift_lanes(xs, lanes, d, seg, lin, off, nl_scale, nl_rows, tables, out, cel
             for i in range(d):
                 for g in range(lanes):
                     out[i, g] += scale * values[i, g]
+        elif code == CODE_ROTATION:
+            _add_rotation_lanes(nl_rows[r], xs, lanes, d, out)
 
 
 @inline_kernel
@@ -210,7 +250,7 @@ def diffusion_lanes(xs, lanes, d, seg, diff, field_on, field_grid, field_tables,
     """:func:`diffusion_at` for the first ``lanes`` lanes (columns) of ``xs`` (3, L) into (3, L) outputs;
     ``cells`` (6, L) and ``values`` (4, L) are scratch (the field and its d gradient components)."""
     if field_on:
-        _interpolate_lanes(field_tables, 0, field_grid, xs, lanes, d, 0, 1 + d, values, cells)
+        _interpolate_lanes(field_tables, np.int64(0), field_grid, xs, lanes, d, 0, 1 + d, values, cells)
         for i in range(d):
             for g in range(lanes):
                 d_out[i, g] = diff[seg, i] * values[0, g]

@@ -3,10 +3,11 @@ r"""The physics defined once: drift and diffusion of overdamped Langevin dynamic
 .. math::
 
     dX = a(X, t)\,dt + \sqrt{2 D(X, t)}\,dW, \qquad
-    a = \mu\,\bigl(-s(t)\,\nabla U(X) + f(t)\bigr) + \alpha\,\nabla D
+    a = \mu\,\bigl(-s(t)\,\nabla U(X) + f(t)\bigr) + u(X) + \alpha\,\nabla D
 
 (Itô, per axis). ``mu`` is the mobility, ``s(t)`` a potential scale, ``f(t)`` an
-external force; ``alpha`` is 0 for the Itô convention (the default), 1/2 for a
+external force, ``u`` the velocity of a flow of the medium (:mod:`ib_physics.flows`,
+the drift that is not a gradient); ``alpha`` is 0 for the Itô convention (the default), 1/2 for a
 Stratonovich reading and 1 for the isothermal (Hänggi–Klimontovich) one, so that
 any convention is explicit. The ensemble density obeys
 :math:`\partial_t p = -\nabla\cdot J`, :math:`J_i = a_i p - \partial_i (D_i p)`.
@@ -27,6 +28,7 @@ import numpy as np
 
 from . import _coefficients
 from ._validation import as_float_vector, check_choice, check_finite_positive, check_finite_scalar
+from .flows import Flow, flow_from_dict
 from .potentials import Flat, Potential, grid_description, potential_from_dict
 
 __all__ = ["Schedule", "DiffusionField", "Dynamics", "DynamicsPlan", "CONVENTIONS"]
@@ -163,7 +165,8 @@ class DynamicsPlan:
     lin, off : (n_seg, d) affine force part: ``a_i = lin_i x_i + off_i + ...``.
     nl_scale : (n_seg,) factor of the potential forces (mobility x scale), mu s(t).
     external : (n_seg, d) mobility x external force, mu f(t).
-    nl_rows : (n_terms, 12) nonlinear term rows; ``tables`` their data.
+    nl_rows : (n_terms, 12) nonlinear term rows (potential terms, scaled by ``nl_scale``, then the
+        flow's rows, unscaled); ``tables`` their data.
     diff : (n_seg, d) diffusion constants (multipliers of the field when present).
     field_on, field_grid, field_tables : tabulated D(x), if any.
     alpha : convention drift factor.
@@ -231,6 +234,9 @@ class Dynamics:
     convention : {"ito", "stratonovich", "isothermal"}
         How to read the multiplicative noise when D depends on x: adds
         ``alpha * grad D`` to the drift with alpha = 0, 1/2, 1.
+    flow : None or Flow
+        Velocity u(x) of the medium (e.g. :class:`~ib_physics.flows.Rotation`), added to the
+        drift as it is (not multiplied by the mobility or the potential scale).
     """
 
     potential: Potential = dataclasses.field(default_factory=Flat)
@@ -239,10 +245,13 @@ class Dynamics:
     force: Any = None
     potential_scale: Any = 1.0
     convention: str = "ito"
+    flow: Flow | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.potential, Potential):
             raise TypeError(f"`potential` must be a Potential, got {type(self.potential).__name__}.")
+        if self.flow is not None and not isinstance(self.flow, Flow):
+            raise TypeError(f"`flow` must be None or an ib_physics.flows.Flow, got {type(self.flow).__name__}.")
         d = self.diffusion
         if isinstance(d, DiffusionField):
             pass
@@ -270,6 +279,8 @@ class Dynamics:
         dims: dict[str, int] = {}
         if self.potential.dim is not None:
             dims["potential"] = self.potential.dim
+        if self.flow is not None and self.flow.dim is not None:
+            dims["flow"] = self.flow.dim
         for name in ("diffusion", "force"):
             v = getattr(self, name)
             if isinstance(v, DiffusionField):
@@ -305,6 +316,8 @@ class Dynamics:
         lin_u, off_u = self.potential.affine_force(dim)
         tables: list[np.ndarray] = []
         rows = self.potential.nonlinear_rows(dim, tables)
+        if self.flow is not None:
+            rows = rows + self.flow.rows(dim)
         nl_rows = np.array(rows).reshape(len(rows), -1) if rows else np.zeros((0, 12))
         lin = np.empty((n_seg, dim))
         off = np.empty((n_seg, dim))
@@ -378,10 +391,11 @@ class Dynamics:
         return self.coefficients(x, t)[1]
 
     def stiffness_bound(self, dim: int) -> float:
-        """Largest relaxation rate mu * s * |U''| over the schedule (stability of explicit steps)."""
+        """Largest rate mu * s * |U''| (over the schedule) plus the flow's |du/dx|: the stability of explicit steps."""
         s = self.potential_scale
         s_max = float(np.max(s.values)) if isinstance(s, Schedule) else float(s)
-        return self.mobility * s_max * self.potential.curvature_bound(dim)
+        flow_rate = self.flow.rate_bound(dim) if self.flow is not None else 0.0
+        return self.mobility * s_max * self.potential.curvature_bound(dim) + flow_rate
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-compatible description; inverse of :meth:`from_dict`."""
@@ -392,9 +406,12 @@ class Dynamics:
                 return v.tolist()
             return v
 
-        return {"potential": self.potential.to_dict(), "diffusion": enc(self.diffusion),
-                "mobility": self.mobility, "force": enc(self.force),
-                "potential_scale": enc(self.potential_scale), "convention": self.convention}
+        out = {"potential": self.potential.to_dict(), "diffusion": enc(self.diffusion),
+               "mobility": self.mobility, "force": enc(self.force),
+               "potential_scale": enc(self.potential_scale), "convention": self.convention}
+        if self.flow is not None:  # absent otherwise, so descriptions without a flow keep their form
+            out["flow"] = self.flow.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Dynamics":
@@ -411,7 +428,8 @@ class Dynamics:
 
         return cls(potential=potential_from_dict(data["potential"]), diffusion=dec(data["diffusion"]),
                    mobility=data["mobility"], force=dec(data["force"]),
-                   potential_scale=dec(data["potential_scale"]), convention=data["convention"])
+                   potential_scale=dec(data["potential_scale"]), convention=data["convention"],
+                   flow=None if data.get("flow") is None else flow_from_dict(data["flow"]))
 
 
 def _per_axis(value: Any, dim: int, name: str) -> np.ndarray:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 import ib_physics as ib
 from ib_physics.collisions import HardDisks, random_disks, record
+from ib_physics.flows import Rotation
 from ib_physics.learning import Architecture, Trainer, ib_dataset
 from ib_physics.potentials import DoubleWell, Harmonic, Tabulated
 
@@ -69,7 +70,8 @@ ENTRIES = {
     "stationary_density": (lambda **kw: ib.stationary_density(kw.pop("dynamics", D1), GRID, **kw),
                            ["t", "dynamics"]),
     "Dynamics": (lambda **kw: ib.Dynamics(**{"potential": Harmonic(1.0), "diffusion": 0.5, **kw}),
-                 ["diffusion", "mobility", "potential_scale", "convention", "potential", "force"]),
+                 ["diffusion", "mobility", "potential_scale", "convention", "potential", "force", "flow"]),
+    "Rotation": (lambda **kw: Rotation(**kw), ["angular_velocity", "centre"]),
     "Box": (lambda **kw: ib.Box(**{"lower": 0.0, "upper": 1.0, **kw}), ["lower", "upper", "boundaries"]),
     "Cylinder": (lambda **kw: ib.Cylinder(**{"radius": 1.0, "height": 2.0, **kw}), ["radius", "height"]),
     "Harmonic": (lambda **kw: Harmonic(**{"stiffness": 1.0, **kw}), ["stiffness", "centre"]),

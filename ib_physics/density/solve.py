@@ -263,6 +263,8 @@ def solve_fokker_planck(
             raise ValueError("`spatial_order=4` needs reflecting or periodic faces, not absorbing ones.")
         if dynamics.has_field:
             raise ValueError("`spatial_order=4` needs a diffusion coefficient constant in space, not a field.")
+        if dynamics.flow is not None:
+            raise ValueError("`spatial_order=4` needs a separable drift; a `flow` couples the axes.")
         if min(grid.shape) < MIN_CELLS:
             raise ValueError(f"`spatial_order=4` needs at least {MIN_CELLS} cells per axis, got {grid.shape}.")
     if linear_solver == "auto":

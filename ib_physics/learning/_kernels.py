@@ -74,10 +74,9 @@ def fill_batch(order, picks, sampling, epoch, b, batch_size, replica, k0, k1):
         for s in range(m):
             picks[s] = order[start + s]
         return m
-    if sampling == IID:
-        draw_rows(order, picks, True, epoch, start, m, replica, IID_TAG, k0, k1)
-    else:
-        draw_rows(order, picks, False, epoch, start, m, replica, SUBSET_TAG, k0, k1)
+    # One call with a run-time flag: literal True/False would compile draw_rows twice.
+    iid = sampling == IID
+    draw_rows(order, picks, iid, epoch, start, m, replica, IID_TAG if iid else SUBSET_TAG, k0, k1)
     return m
 
 
@@ -91,10 +90,8 @@ def fill_second_batch(order, picks, sampling, epoch, b, batch_size, replica, k0,
     n = order.size
     start = b * batch_size
     m = min(n, start + batch_size) - start
-    if sampling == IID:
-        draw_rows(order, picks, True, epoch, start, m, replica, SECOND_IID_TAG, k0, k1)
-    else:
-        draw_rows(order, picks, False, epoch, start, m, replica, SECOND_SUBSET_TAG, k0, k1)
+    iid = sampling == IID
+    draw_rows(order, picks, iid, epoch, start, m, replica, SECOND_IID_TAG if iid else SECOND_SUBSET_TAG, k0, k1)
     return m
 
 

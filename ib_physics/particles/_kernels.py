@@ -292,7 +292,9 @@ def _final_trails(x, images, alive, p0, n_lanes, d, trail_slot, trail_every, ste
 def _pack_living(x, alive, p0, n_lanes, d, first_particle, lane_rows, lane_particles, xs):
     """The group's living particles into the first lanes (positions, rows, particle numbers);
     returns how many."""
-    k = 0
+    # np.int64, not the literal 0: a literal count would make Numba compile an extra
+    # specialisation of every helper called with it while it infers the types.
+    k = np.int64(0)
     for g in range(n_lanes):
         i = p0 + g
         if alive[i]:
@@ -497,7 +499,7 @@ def advance_general(x, images, alive, first_passage, exit_face, first_particle, 
                 if new_seg != seg:
                     seg = new_seg
                     if not field_on:  # constant diffusion: D, dD/dx = 0 and sqrt(2D) once per segment
-                        diffusion_lanes(xs, LANES, d, seg, diff, field_on, field_grid, field_tables, dd_l, gd_l, cells, values)
+                        diffusion_lanes(xs, np.int64(LANES), d, seg, diff, field_on, field_grid, field_tables, dd_l, gd_l, cells, values)
                         for ax in range(d):
                             for g in range(LANES):
                                 b_l[ax, g] = np.sqrt(2.0 * dd_l[ax, g])
