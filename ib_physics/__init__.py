@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import potentials
+from . import flows, potentials
 from .adapter import CoordinateModel, LayerwiseDynamics, layer_dynamics
 from .compare import Comparison, compare, compare_sample, convergence_in_n
 from .density import (DensityResult, DensityWarning, Grid, density_from_particles, gaussian_density,
@@ -37,6 +37,7 @@ __all__ = [
     "compare_sample",
     "convergence_in_n",
     "StabilityWarning",
+    "flows",
     "potentials",
     "simulate",
 ]

@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .. import io
+from .. import _coefficients, io
 from .._validation import (as_bool, as_float_array, as_path, check_finite_positive, check_int_range, check_memory,
                            check_t_span)
 from ..domains import Box, Cylinder, unbounded_kernel_arrays
@@ -522,12 +522,40 @@ def _segment_steps(plan: DynamicsPlan, t0: float, dt: float) -> np.ndarray:
     return steps
 
 
+def _lane_coefficients(plan: DynamicsPlan, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Drift (with alpha grad D) and per-axis D at ``points`` (n, d) in the plan's first segment.
+
+    Through the particle kernel's own lane helpers, called with the argument types the kernel
+    uses, so a first run compiles nothing more for these diagnostics.
+    """
+    n, d = points.shape
+    lanes = _kernels.LANES
+    xs = np.zeros((3, lanes))
+    a = np.zeros((3, lanes))
+    dd = np.zeros((3, lanes))
+    gd = np.zeros((3, lanes))
+    cells = np.zeros((6, lanes))
+    values = np.zeros((4, lanes))
+    drift = np.empty((n, d))
+    dcoef = np.empty((n, d))
+    for p0 in range(0, n, lanes):
+        m = min(lanes, n - p0)
+        xs[:d, :m] = points[p0:p0 + m].T
+        _coefficients.drift_lanes(xs, np.int64(m), np.int64(d), np.int64(0), plan.lin, plan.off, plan.nl_scale,
+                                  plan.nl_rows, plan.tables, a, cells, values)
+        _coefficients.diffusion_lanes(xs, np.int64(m), np.int64(d), np.int64(0), plan.diff, plan.field_on,
+                                      plan.field_grid, plan.field_tables, dd, gd, cells, values)
+        drift[p0:p0 + m] = (a[:d, :m] + plan.alpha * gd[:d, :m]).T
+        dcoef[p0:p0 + m] = dd[:d, :m].T
+    return drift, dcoef
+
+
 def _dimensionless(plan: DynamicsPlan, dynamics: Dynamics, domain: Box | Cylinder | None, x: np.ndarray,
                    t0: float, dt: float) -> dict[str, float]:
     """Péclet number and step ratios from the drift and diffusion at (a sample of) the start points."""
     sample = x[:: max(1, x.shape[0] // 1000)]
     if plan.has_nonlinear_terms or plan.field_on:
-        a, dcoef = dynamics.coefficients(sample, t0)
+        a, dcoef = _lane_coefficients(plan, sample)
     else:
         a = sample * plan.lin[0] + plan.off[0]
         dcoef = np.broadcast_to(plan.diff[0], a.shape)
