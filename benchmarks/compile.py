@@ -17,11 +17,24 @@ import tempfile
 import textwrap
 
 PATHS = {
-    "particles, affine (OU + gravity, 3D)": """
+    "particles, affine in free space (OU + gravity, 3D)": """
         import ib_physics as ib
         from ib_physics.potentials import ConstantForce, Harmonic
         dyn = ib.Dynamics(potential=Harmonic(1.0) + ConstantForce([0, 0, -1.0]), diffusion=1.0)
         ib.simulate(dyn, [1.0, 0.0, 0.0], (0, 0.01), dt=1e-3, n_particles=100, seed=1)
+    """,
+    "particles, affine in a box (absorbing face, bridge)": """
+        import ib_physics as ib
+        from ib_physics.potentials import Harmonic
+        box = ib.Box(-2.0, 1.0, boundaries=[("reflecting", "absorbing")])
+        ib.simulate(ib.Dynamics(potential=Harmonic(1.0), diffusion=0.5), [-1.0], (0, 0.01), dt=1e-3,
+                    n_particles=100, seed=1, domain=box)
+    """,
+    "particles, general in free space (2D double well)": """
+        import ib_physics as ib
+        from ib_physics.potentials import DoubleWell, Harmonic
+        dyn = ib.Dynamics(potential=DoubleWell(1.0) + Harmonic([0.0, 4.0]), diffusion=0.5)
+        ib.simulate(dyn, [1.0, 0.0], (0, 0.01), dt=1e-3, n_particles=100, seed=1)
     """,
     "particles, general (double well, box, bridge)": """
         import ib_physics as ib

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._coefficients import diffusion_at, diffusion_lanes, drift_at, drift_lanes
-from .._jit import inline_kernel, kernel
+from .._jit import inline_kernel, kernel, variant
 from ..random import bridge_uniform, fill_lane_normals
 
 #: Particles that move together: their random blocks are generated together and their updates run
@@ -39,6 +39,9 @@ _DOMAIN_NONE, _DOMAIN_BOX, _DOMAIN_CYLINDER = 0, 1, 2
 _INV_SQRT3 = 0.5773502691896258
 #: exp(-36) ~ 2e-16: a Brownian-bridge crossing less likely than this is ignored.
 _BRIDGE_CUTOFF = 36.0
+#: False in the free-space variants of the kernels (no domain, no tracers): their wall, bridge and
+#: trail code is pruned before typing, which halves what a first free-space run compiles.
+_WALLS_AND_TRAILS = True
 
 
 @inline_kernel
@@ -356,16 +359,20 @@ def advance_affine(x, images, alive, first_passage, exit_face, first_particle, s
     n_groups = (n + LANES - 1) // LANES
     words = np.empty((2 * m, LANES), dtype=np.uint64)
     normals = np.empty((2 * m, LANES))
-    new = np.empty(3)
-    old = np.empty(3)
-    dd = np.empty(3)
-    c_lin = np.empty(3)
-    c_off = np.empty(3)
-    c_noise = np.empty(3)
+    # Scratch as views of few allocations: each allocation call site costs compile time.
+    point = np.empty(18)
+    new = point[0:3]
+    old = point[3:6]
+    dd = point[6:9]
+    c_lin = point[9:12]
+    c_off = point[12:15]
+    c_noise = point[15:18]
     # The lanes' positions (and those before the step) stay in small local blocks.
-    xs = np.zeros((3, LANES))
-    xold = np.zeros((3, LANES))
-    dd_l = np.ones((3, LANES))
+    block = np.zeros((9, LANES))
+    xs = block[0:3]
+    xold = block[3:6]
+    dd_l = block[6:9]
+    dd_l[:] = 1.0
     flags = np.zeros(LANES, dtype=np.bool_)
     lane_rows = np.zeros(LANES, dtype=np.int64)  # the row of x each lane carries
     lane_particles = np.zeros(LANES, dtype=np.uint64)  # and its global particle number
@@ -393,9 +400,10 @@ def advance_affine(x, images, alive, first_passage, exit_face, first_particle, s
                         dd[ax] = 0.5 * noise[seg, ax] * noise[seg, ax] / dt
                         for g in range(LANES):
                             dd_l[ax, g] = dd[ax]
-                if trail_every > 0 and step % trail_every == 0:
-                    _record_lane_trails(x, images, xs, k, lane_rows, d, trail_slot, step // trail_every,
-                                        domain_kind, lower, upper, trails)
+                if _WALLS_AND_TRAILS:
+                    if trail_every > 0 and step % trail_every == 0:
+                        _record_lane_trails(x, images, xs, k, lane_rows, d, trail_slot, step // trail_every,
+                                            domain_kind, lower, upper, trails)
                 for ax in range(d):
                     cl = c_lin[ax]
                     co = c_off[ax]
@@ -405,7 +413,7 @@ def advance_affine(x, images, alive, first_passage, exit_face, first_particle, s
                         xv = xs[ax, g]
                         xold[ax, g] = xv
                         xs[ax, g] = xv + (cl * xv + co) + cn * normals[row, g]
-                if not free:
+                if _WALLS_AND_TRAILS and not free:
                     t = t0 + step * dt
                     _lanes_needing_walls(xold, xs, dd_l, k, d, domain_kind, lower, upper, face_kind, radius,
                                          height, bridge, dt, flags)
@@ -428,8 +436,9 @@ def advance_affine(x, images, alive, first_passage, exit_face, first_particle, s
         for g in range(k):
             for ax in range(d):
                 x[lane_rows[g], ax] = xs[ax, g]
-        _final_trails(x, images, alive, p0, n_lanes, d, trail_slot, trail_every, step_end,
-                      domain_kind, lower, upper, trails)
+        if _WALLS_AND_TRAILS:
+            _final_trails(x, images, alive, p0, n_lanes, d, trail_slot, trail_every, step_end,
+                          domain_kind, lower, upper, trails)
 
 
 @kernel
@@ -464,22 +473,25 @@ def advance_general(x, images, alive, first_passage, exit_face, first_particle, 
     # Scratch space, allocated once per call (the kernel is serial).
     words = np.empty((2 * m, LANES), dtype=np.uint64)
     normals = np.empty((2 * m, LANES))
-    xs = np.zeros((3, LANES))
-    new_l = np.zeros((3, LANES))
-    stage_l = np.zeros((3, LANES))
-    a_l = np.zeros((3, LANES))
-    a_stage_l = np.zeros((3, LANES))
-    dd_l = np.zeros((3, LANES))
-    gd_l = np.zeros((3, LANES))
-    b_l = np.zeros((3, LANES))
-    dw_l = np.zeros((3, LANES))
-    dz_l = np.zeros((3, LANES))
+    # Scratch as views of few allocations: each allocation call site costs compile time.
+    block = np.zeros((40, LANES))
+    xs = block[0:3]
+    new_l = block[3:6]
+    stage_l = block[6:9]
+    a_l = block[9:12]
+    a_stage_l = block[12:15]
+    dd_l = block[15:18]
+    gd_l = block[18:21]
+    b_l = block[21:24]
+    dw_l = block[24:27]
+    dz_l = block[27:30]
+    cells = block[30:36]
+    values = block[36:40]
     flags = np.zeros(LANES, dtype=np.bool_)
-    cells = np.zeros((6, LANES))
-    values = np.zeros((4, LANES))
-    pos = np.empty(3)
-    new = np.empty(3)
-    dd = np.empty(3)
+    point = np.empty(9)
+    pos = point[0:3]
+    new = point[3:6]
+    dd = point[6:9]
     lane_rows = np.zeros(LANES, dtype=np.int64)  # the row of x each lane carries
     lane_particles = np.zeros(LANES, dtype=np.uint64)  # and its global particle number
     for group in range(n_groups):
@@ -504,9 +516,10 @@ def advance_general(x, images, alive, first_passage, exit_face, first_particle, 
                             for g in range(LANES):
                                 b_l[ax, g] = np.sqrt(2.0 * dd_l[ax, g])
                 t = t0 + step * dt
-                if trail_every > 0 and step % trail_every == 0:
-                    _record_lane_trails(x, images, xs, k, lane_rows, d, trail_slot, step // trail_every,
-                                        domain_kind, lower, upper, trails)
+                if _WALLS_AND_TRAILS:
+                    if trail_every > 0 and step % trail_every == 0:
+                        _record_lane_trails(x, images, xs, k, lane_rows, d, trail_slot, step // trail_every,
+                                            domain_kind, lower, upper, trails)
                 for ax in range(d):
                     row = h * m + ax
                     for g in range(k):
@@ -546,34 +559,40 @@ def advance_general(x, images, alive, first_passage, exit_face, first_particle, 
                         for g in range(k):
                             xs[ax, g] = new_l[ax, g]
                     continue
-                _lanes_needing_walls(xs, new_l, dd_l, k, d, domain_kind, lower, upper, face_kind, radius, height,
-                                     bridge, dt, flags)
-                died = False
-                for g in range(k):
-                    if flags[g]:
-                        i = lane_rows[g]
-                        for ax in range(d):
-                            pos[ax] = xs[ax, g]
-                            new[ax] = new_l[ax, g]
-                            dd[ax] = dd_l[ax, g]
-                        _finish_step(x, images, alive, first_passage, exit_face, pos, new, dd, dt, t, i, d,
-                                     domain_kind, lower, upper, face_kind, radius, height, bridge, step,
-                                     lane_particles[g], k0, k1)
-                        for ax in range(d):
-                            xs[ax, g] = x[i, ax]
-                        if alive[i] == 0:
-                            died = True
-                    else:
-                        for ax in range(d):
+                if _WALLS_AND_TRAILS:
+                    _lanes_needing_walls(xs, new_l, dd_l, k, d, domain_kind, lower, upper, face_kind, radius, height,
+                                         bridge, dt, flags)
+                    died = False
+                    for g in range(k):
+                        if flags[g]:
+                            i = lane_rows[g]
+                            for ax in range(d):
+                                pos[ax] = xs[ax, g]
+                                new[ax] = new_l[ax, g]
+                                dd[ax] = dd_l[ax, g]
+                            _finish_step(x, images, alive, first_passage, exit_face, pos, new, dd, dt, t, i, d,
+                                         domain_kind, lower, upper, face_kind, radius, height, bridge, step,
+                                         lane_particles[g], k0, k1)
+                            for ax in range(d):
+                                xs[ax, g] = x[i, ax]
+                            if alive[i] == 0:
+                                died = True
+                        else:
+                            for ax in range(d):
+                                xs[ax, g] = new_l[ax, g]
+                    if died:
+                        # dd_l, b_l and gd_l need no moving: constant across lanes, or recomputed next step.
+                        k = _close_up(alive, k, d, 2 * m, lane_rows, lane_particles, xs, normals)
+                else:  # the free-space variant: no walls to apply
+                    for ax in range(d):
+                        for g in range(k):
                             xs[ax, g] = new_l[ax, g]
-                if died:
-                    # dd_l, b_l and gd_l need no moving: constant across lanes, or recomputed next step.
-                    k = _close_up(alive, k, d, 2 * m, lane_rows, lane_particles, xs, normals)
         for g in range(k):
             for ax in range(d):
                 x[lane_rows[g], ax] = xs[ax, g]
-        _final_trails(x, images, alive, p0, n_lanes, d, trail_slot, trail_every, step_end,
-                      domain_kind, lower, upper, trails)
+        if _WALLS_AND_TRAILS:
+            _final_trails(x, images, alive, p0, n_lanes, d, trail_slot, trail_every, step_end,
+                          domain_kind, lower, upper, trails)
 
 
 @kernel
@@ -615,3 +634,9 @@ def integrate_increments(x0, dw, dz, dt, scheme, lin, off, nl_scale, nl_rows, ta
         for ax in range(d):
             out[i, ax] = pos[ax]
     return out
+
+
+#: The kernels without walls, bridge and trails, for runs in free space without tracers (the same
+#: arithmetic: in such runs that code never executes). Their own compiled and cached functions.
+advance_affine_free = variant(advance_affine, "advance_affine_free", _WALLS_AND_TRAILS=False)
+advance_general_free = variant(advance_general, "advance_general_free", _WALLS_AND_TRAILS=False)

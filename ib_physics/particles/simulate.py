@@ -244,16 +244,21 @@ def simulate(
     bridge = bool(brownian_bridge and absorbing)
     key0, key1 = np.uint64(key0), np.uint64(key1)
 
+    # Free space without tracers: the variants compiled without wall, bridge and trail code.
+    free_space = domain is None and tracer_idx.size == 0
+    affine_kernel = _kernels.advance_affine_free if free_space else _kernels.advance_affine
+    general_kernel = _kernels.advance_general_free if free_space else _kernels.advance_general
+
     def advance(step_begin: int, step_end: int, a: int, b: int) -> None:
         if affine:
-            _kernels.advance_affine(
+            affine_kernel(
                 state.x[a:b], state.images[a:b], state.alive[a:b], state.first_passage[a:b],
                 state.exit_face[a:b], first + a, step_begin, step_end, t0, dt, seg_first, plan.lin, plan.off,
                 noise_dt, kind, lower, upper, faces, radius, height, absorbing, bridge,
                 trail_slot[a:b], trail_stride, trails_arg, key0, key1,
             )
         else:
-            _kernels.advance_general(
+            general_kernel(
                 state.x[a:b], state.images[a:b], state.alive[a:b], state.first_passage[a:b],
                 state.exit_face[a:b], first + a, step_begin, step_end, t0, dt,
                 seg_first, plan.lin, plan.off, plan.nl_scale, plan.nl_rows, plan.tables, plan.diff,
