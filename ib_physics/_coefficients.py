@@ -1,4 +1,4 @@
-"""Drift and diffusion of one point, as Numba functions shared by every engine.
+"""Drift and diffusion at groups of points (lanes), as Numba functions shared by every engine.
 
 The coefficients arrive as a :class:`ib_physics.dynamics.DynamicsPlan`'s arrays:
 per constant-coefficient segment ``seg`` the affine force (``lin``, ``off``), the
@@ -18,98 +18,23 @@ CODE_ROTATION = 3
 
 
 @inline_kernel
-def _cell(x, lower, spacing, n):
-    """Cell index and fractional position on a node axis, clamped to the table."""
-    if n <= 1:
-        return 0, 0.0
-    s = (x - lower) / spacing
-    i = int(np.floor(s))
-    if i < 0:
-        return 0, 0.0
-    if i > n - 2:
-        return n - 2, 1.0
-    return i, s - i
-
-
-@inline_kernel
-def interp_point(tables, offset, component, grid, p0, p1, p2, d):
-    """Multilinear interpolation of table ``component`` stored from ``offset`` at (p0, p1, p2)[:d].
-
-    ``grid`` holds lower (3), spacing (3) and node counts (3); nodes in C order.
-    """
-    n0 = int(grid[6])
-    n1 = int(grid[7])
-    n2 = int(grid[8])
-    base = offset + component * n0 * n1 * n2
-    i0, w0 = _cell(p0, grid[0], grid[3], n0)
-    i1, w1 = 0, 0.0
-    i2, w2 = 0, 0.0
-    if d > 1:
-        i1, w1 = _cell(p1, grid[1], grid[4], n1)
-    if d > 2:
-        i2, w2 = _cell(p2, grid[2], grid[5], n2)
-    total = 0.0
-    for c0 in range(2 if n0 > 1 else 1):
-        f0 = w0 if c0 else 1.0 - w0
-        for c1 in range(2 if n1 > 1 else 1):
-            f1 = f0 * (w1 if c1 else 1.0 - w1)
-            for c2 in range(2 if n2 > 1 else 1):
-                f2 = f1 * (w2 if c2 else 1.0 - w2)
-                total += f2 * tables[base + ((i0 + c0) * n1 + i1 + c1) * n2 + i2 + c2]
-    return total
-
-
-@inline_kernel
-def interp_grid(tables, offset, component, grid, pos, d):
-    """:func:`interp_point` at the point ``pos[:d]``."""
-    return interp_point(tables, offset, component, grid, pos[0], pos[1] if d > 1 else 0.0,
-                        pos[2] if d > 2 else 0.0, d)
-
-
-@inline_kernel
 def double_well_force_term(xa, height, minimum, scale):
     """scale · dU/dx of U = h ((x/m)² - 1)² along one axis (subtracted from the drift)."""
     q = xa / minimum
     return scale * 4.0 * height * (q * q - 1.0) * xa / (minimum * minimum)
 
 
-@inline_kernel
-def drift_at(pos, d, seg, lin, off, nl_scale, nl_rows, tables, out):
-    """Conservative, external and flow drift a(x) for segment ``seg`` into ``out[:d]``."""
-    for i in range(d):
-        out[i] = lin[seg, i] * pos[i] + off[seg, i]
-    scale = nl_scale[seg]
-    for r in range(nl_rows.shape[0]):
-        code = int(nl_rows[r, 0])
-        if code == CODE_DOUBLE_WELL:
-            a = int(nl_rows[r, 3])
-            out[a] -= double_well_force_term(pos[a], nl_rows[r, 1], nl_rows[r, 2], scale)
-        elif code == CODE_TABULATED:
-            offset = int(nl_rows[r, 1])
-            for i in range(d):
-                out[i] += scale * interp_grid(tables, offset, i, nl_rows[r, 2:11], pos, d)
-        elif code == CODE_ROTATION:
-            wx, wy, wz = nl_rows[r, 1], nl_rows[r, 2], nl_rows[r, 3]
-            rx = pos[0] - nl_rows[r, 4]
-            ry = pos[1] - nl_rows[r, 5]
-            if d == 2:
-                out[0] -= wz * ry
-                out[1] += wz * rx
-            else:
-                rz = pos[2] - nl_rows[r, 6]
-                out[0] += wy * rz - wz * ry
-                out[1] += wz * rx - wx * rz
-                out[2] += wx * ry - wy * rx
-
-
 @kernel
 def _interpolate_lanes(tables, offset, grid, xs, lanes, d, first, count, values, cells):
     """values[c, g] = table component ``first + c`` at lane g's point, for c < ``count``.
 
-    :func:`interp_point`'s arithmetic for each component (the same corner order, so the same
-    bits; the weight of an axis with one node is 1.0 there). The cells come first for all lanes
-    in loops of float arithmetic only (node index as a float, clamped like :func:`_cell`, NaN to
-    the first cell), which vectorise; ``cells`` (2 d, >= lanes) is scratch. Then the corner sums.
+    Multilinear interpolation on the node grid ``grid`` (lower (3), spacing (3), node counts (3);
+    nodes in C order, component ``c`` stored from ``offset + c * n_nodes``): the cell and the
+    fractional position per axis, clamped to the table (below the first node: the first cell at
+    weight 0; above the last: the last cell at weight 1; NaN: the first cell), then the corners
+    summed in C order of their offsets. The cells come first for all lanes in loops of float
+    arithmetic only (node index as a float), which vectorise; ``cells`` (2 d, >= lanes) is
+    scratch. Then the corner sums.
     """
     for ax in range(d):
         lo = grid[ax]
@@ -202,11 +127,11 @@ def _add_rotation_lanes(row, xs, lanes, d, out):
 
 @kernel
 def drift_lanes(xs, lanes, d, seg, lin, off, nl_scale, nl_rows, tables, out, cells, values):
-    """:func:`drift_at` for the first ``lanes`` lanes (columns) of ``xs`` (3, L) into ``out`` (3, L);
-    ``cells`` (6, L) and ``values`` (4, L) are scratch.
+    """Conservative, external and flow drift a(x) of segment ``seg`` for the first ``lanes`` lanes
+    (columns) of ``xs`` (3, L) into ``out`` (3, L); ``cells`` (6, L) and ``values`` (4, L) are scratch.
 
-    The same arithmetic per lane, in the same order, so the same bits; each term runs as one
-    loop over the lanes, which vectorises for affine and double-well terms.
+    Each term runs as one loop over the lanes, which vectorises for affine, double-well and
+    rotation terms; the arithmetic of a lane does not depend on the others.
     """
     for i in range(d):
         c = lin[seg, i]
@@ -231,24 +156,11 @@ def drift_lanes(xs, lanes, d, seg, lin, off, nl_scale, nl_rows, tables, out, cel
             _add_rotation_lanes(nl_rows[r], xs, lanes, d, out)
 
 
-@inline_kernel
-def diffusion_at(pos, d, seg, diff, field_on, field_grid, field_tables, d_out, grad_out):
-    """Per-axis diffusion D_i(x) into ``d_out`` and dD_i/dx_i into ``grad_out``."""
-    if field_on:
-        f = interp_grid(field_tables, 0, 0, field_grid, pos, d)
-        for i in range(d):
-            d_out[i] = diff[seg, i] * f
-            grad_out[i] = diff[seg, i] * interp_grid(field_tables, 0, 1 + i, field_grid, pos, d)
-    else:
-        for i in range(d):
-            d_out[i] = diff[seg, i]
-            grad_out[i] = 0.0
-
-
 @kernel
 def diffusion_lanes(xs, lanes, d, seg, diff, field_on, field_grid, field_tables, d_out, grad_out, cells, values):
-    """:func:`diffusion_at` for the first ``lanes`` lanes (columns) of ``xs`` (3, L) into (3, L) outputs;
-    ``cells`` (6, L) and ``values`` (4, L) are scratch (the field and its d gradient components)."""
+    """Per-axis diffusion D_i(x) into ``d_out`` and dD_i/dx_i into ``grad_out`` (3, L each) for the
+    first ``lanes`` lanes (columns) of ``xs`` (3, L); ``cells`` (6, L) and ``values`` (4, L) are
+    scratch (the field and its d gradient components)."""
     if field_on:
         _interpolate_lanes(field_tables, np.int64(0), field_grid, xs, lanes, d, 0, 1 + d, values, cells)
         for i in range(d):

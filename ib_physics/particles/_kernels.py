@@ -11,16 +11,16 @@ the step. Normals are taken from the counter-based scheme of
 :mod:`ib_physics.random`: draw ``step * m + j`` of particle ``i``, with ``m`` the
 normals per step, so a path depends only on ``(seed, i)``.
 
-The step functions of the schemes are separate inline kernels; the test driver
-:func:`integrate_increments` runs them on given Brownian increments (for strong
-order measurements on nested paths).
+One inline helper, :func:`_step_lanes`, takes a group's step for every scheme; the test
+driver :func:`integrate_increments` runs that same helper on given Brownian increments
+(for strong order measurements on nested paths).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .._coefficients import diffusion_at, diffusion_lanes, drift_at, drift_lanes
+from .._coefficients import diffusion_lanes, drift_lanes
 from .._jit import inline_kernel, kernel, variant
 from ..random import bridge_uniform, fill_lane_normals
 
@@ -45,30 +45,42 @@ _WALLS_AND_TRAILS = True
 
 
 @inline_kernel
-def _step_em_milstein(pos, new, a, dd, gd, dw, dt, d, alpha, milstein):
-    """Euler–Maruyama (and the diagonal Milstein correction) for one particle."""
-    for ax in range(d):
-        b = np.sqrt(2.0 * dd[ax])
-        new[ax] = pos[ax] + (a[ax] + alpha * gd[ax]) * dt + b * dw[ax]
-        if milstein:
-            # g g' = d/dx sqrt(2D) * sqrt(2D) = dD/dx
-            new[ax] += 0.5 * gd[ax] * (dw[ax] * dw[ax] - dt)
+def _step_lanes(xs, new_l, k, d, seg, dt, scheme, alpha, lin, off, nl_scale, nl_rows, tables, diff,
+                field_on, field_grid, field_tables, a_l, a_stage_l, stage_l, dd_l, gd_l, b_l, dw_l, dz_l,
+                cells, values):
+    """One step of the scheme for the first ``k`` lanes: ``new_l`` from ``xs`` (both (3, LANES)).
 
-
-@inline_kernel
-def _sra1_stage(pos, stage, a, dd, dz, dt, d):
-    """First stage of Rößler's SRA1: H = x + 3/4 a dt + 3/2 b dZ / dt."""
-    for ax in range(d):
-        b = np.sqrt(2.0 * dd[ax])
-        stage[ax] = pos[ax] + 0.75 * a[ax] * dt + 1.5 * b * dz[ax] / dt
-
-
-@inline_kernel
-def _sra1_finish(pos, new, a, a_stage, dd, dw, dt, d):
-    """SRA1 update: x + dt (a(x)/3 + 2 a(H)/3) + b dW."""
-    for ax in range(d):
-        b = np.sqrt(2.0 * dd[ax])
-        new[ax] = pos[ax] + dt * (a[ax] / 3.0 + 2.0 * a_stage[ax] / 3.0) + b * dw[ax]
+    ``dw_l`` holds the lanes' Brownian increments, ``dz_l`` their time integrals (read by SRA1 only);
+    with a diffusion field the step evaluates D(x) itself, else ``dd_l``, ``gd_l`` and
+    ``b_l = sqrt(2 D)`` must hold the segment's constants. The rest is scratch.
+    """
+    drift_lanes(xs, k, d, seg, lin, off, nl_scale, nl_rows, tables, a_l, cells, values)
+    if field_on:
+        diffusion_lanes(xs, k, d, seg, diff, field_on, field_grid, field_tables, dd_l, gd_l, cells, values)
+        for ax in range(d):
+            for g in range(k):
+                b_l[ax, g] = np.sqrt(2.0 * dd_l[ax, g])
+    if scheme == SCHEME_SRA1:
+        for ax in range(d):
+            for g in range(k):
+                # First stage of Rößler's SRA1: H = x + 3/4 a dt + 3/2 b dZ / dt.
+                stage_l[ax, g] = xs[ax, g] + 0.75 * a_l[ax, g] * dt + 1.5 * b_l[ax, g] * dz_l[ax, g] / dt
+        drift_lanes(stage_l, k, d, seg, lin, off, nl_scale, nl_rows, tables, a_stage_l, cells, values)
+        for ax in range(d):
+            for g in range(k):
+                # SRA1 update: x + dt (a(x)/3 + 2 a(H)/3) + b dW.
+                new_l[ax, g] = xs[ax, g] + dt * (a_l[ax, g] / 3.0 + 2.0 * a_stage_l[ax, g] / 3.0) + (
+                    b_l[ax, g] * dw_l[ax, g])
+    else:
+        for ax in range(d):
+            for g in range(k):
+                new_l[ax, g] = xs[ax, g] + (a_l[ax, g] + alpha * gd_l[ax, g]) * dt + b_l[ax, g] * dw_l[ax, g]
+        if scheme == SCHEME_MILSTEIN:
+            for ax in range(d):
+                for g in range(k):
+                    # g g' = d/dx sqrt(2D) * sqrt(2D) = dD/dx
+                    dw = dw_l[ax, g]
+                    new_l[ax, g] += 0.5 * gd_l[ax, g] * (dw * dw - dt)
 
 
 @kernel
@@ -467,7 +479,6 @@ def advance_general(x, images, alive, first_passage, exit_face, first_particle, 
     n, d = x.shape
     m = 2 * d if scheme == SCHEME_SRA1 else d
     sqdt = np.sqrt(dt)
-    milstein = scheme == SCHEME_MILSTEIN
     free = domain_kind == _DOMAIN_NONE and not bridge
     n_groups = (n + LANES - 1) // LANES
     # Scratch space, allocated once per call (the kernel is serial).
@@ -524,36 +535,15 @@ def advance_general(x, images, alive, first_passage, exit_face, first_particle, 
                     row = h * m + ax
                     for g in range(k):
                         dw_l[ax, g] = sqdt * normals[row, g]
-                drift_lanes(xs, k, d, seg, lin, off, nl_scale, nl_rows, tables, a_l, cells, values)
-                if field_on:
-                    diffusion_lanes(xs, k, d, seg, diff, field_on, field_grid, field_tables, dd_l, gd_l, cells, values)
-                    for ax in range(d):
-                        for g in range(k):
-                            b_l[ax, g] = np.sqrt(2.0 * dd_l[ax, g])
                 if scheme == SCHEME_SRA1:
                     for ax in range(d):
                         r0 = h * m + ax
                         r1 = h * m + d + ax
                         for g in range(k):
                             dz_l[ax, g] = 0.5 * dt * sqdt * (normals[r0, g] + normals[r1, g] * _INV_SQRT3)
-                            # First stage of Rößler's SRA1: H = x + 3/4 a dt + 3/2 b dZ / dt.
-                            stage_l[ax, g] = xs[ax, g] + 0.75 * a_l[ax, g] * dt + 1.5 * b_l[ax, g] * dz_l[ax, g] / dt
-                    drift_lanes(stage_l, k, d, seg, lin, off, nl_scale, nl_rows, tables, a_stage_l, cells, values)
-                    for ax in range(d):
-                        for g in range(k):
-                            # SRA1 update: x + dt (a(x)/3 + 2 a(H)/3) + b dW.
-                            new_l[ax, g] = xs[ax, g] + dt * (a_l[ax, g] / 3.0 + 2.0 * a_stage_l[ax, g] / 3.0) + (
-                                b_l[ax, g] * dw_l[ax, g])
-                else:
-                    for ax in range(d):
-                        for g in range(k):
-                            new_l[ax, g] = xs[ax, g] + (a_l[ax, g] + alpha * gd_l[ax, g]) * dt + b_l[ax, g] * dw_l[ax, g]
-                    if milstein:
-                        for ax in range(d):
-                            for g in range(k):
-                                # g g' = d/dx sqrt(2D) * sqrt(2D) = dD/dx
-                                dw = dw_l[ax, g]
-                                new_l[ax, g] += 0.5 * gd_l[ax, g] * (dw * dw - dt)
+                _step_lanes(xs, new_l, k, d, seg, dt, scheme, alpha, lin, off, nl_scale, nl_rows, tables, diff,
+                            field_on, field_grid, field_tables, a_l, a_stage_l, stage_l, dd_l, gd_l, b_l, dw_l,
+                            dz_l, cells, values)
                 if free:
                     for ax in range(d):
                         for g in range(k):
@@ -598,41 +588,52 @@ def advance_general(x, images, alive, first_passage, exit_face, first_particle, 
 @kernel
 def integrate_increments(x0, dw, dz, dt, scheme, lin, off, nl_scale, nl_rows, tables, diff,
                          field_on, field_grid, field_tables, alpha):
-    """Run a scheme's step functions on given increments, without walls (test driver).
+    """The engine's step (:func:`_step_lanes`) on given increments, without walls (test driver).
 
     x0 : (n, d); dw, dz : (n, steps, d) Brownian increments and their time
-    integrals (dz only read by SRA1). Returns the end points (n, d).
+    integrals (dz only read by SRA1); the first segment's coefficients. Returns the end points (n, d).
     """
     n, steps, d = dw.shape
     out = np.empty((n, d))
-    pos = np.empty(3)
-    new = np.empty(3)
-    stage = np.empty(3)
-    a = np.empty(3)
-    a_stage = np.empty(3)
-    dd = np.empty(3)
-    gd = np.empty(3)
-    w = np.empty(3)
-    z = np.empty(3)
-    for i in range(n):
+    block = np.zeros((40, LANES))
+    xs = block[0:3]
+    new_l = block[3:6]
+    stage_l = block[6:9]
+    a_l = block[9:12]
+    a_stage_l = block[12:15]
+    dd_l = block[15:18]
+    gd_l = block[18:21]
+    b_l = block[21:24]
+    dw_l = block[24:27]
+    dz_l = block[27:30]
+    cells = block[30:36]
+    values = block[36:40]
+    seg = np.int64(0)
+    if not field_on:
+        diffusion_lanes(xs, np.int64(LANES), d, seg, diff, field_on, field_grid, field_tables, dd_l, gd_l,
+                        cells, values)
         for ax in range(d):
-            pos[ax] = x0[i, ax]
-        for k in range(steps):
-            for ax in range(d):
-                w[ax] = dw[i, k, ax]
-                z[ax] = dz[i, k, ax]
-            drift_at(pos, d, 0, lin, off, nl_scale, nl_rows, tables, a)
-            diffusion_at(pos, d, 0, diff, field_on, field_grid, field_tables, dd, gd)
-            if scheme == SCHEME_SRA1:
-                _sra1_stage(pos, stage, a, dd, z, dt, d)
-                drift_at(stage, d, 0, lin, off, nl_scale, nl_rows, tables, a_stage)
-                _sra1_finish(pos, new, a, a_stage, dd, w, dt, d)
-            else:
-                _step_em_milstein(pos, new, a, dd, gd, w, dt, d, alpha, scheme == SCHEME_MILSTEIN)
-            for ax in range(d):
-                pos[ax] = new[ax]
+            for g in range(LANES):
+                b_l[ax, g] = np.sqrt(2.0 * dd_l[ax, g])
+    for p0 in range(0, n, LANES):
+        k = min(LANES, n - p0)
         for ax in range(d):
-            out[i, ax] = pos[ax]
+            for g in range(k):
+                xs[ax, g] = x0[p0 + g, ax]
+        for step in range(steps):
+            for ax in range(d):
+                for g in range(k):
+                    dw_l[ax, g] = dw[p0 + g, step, ax]
+                    dz_l[ax, g] = dz[p0 + g, step, ax]
+            _step_lanes(xs, new_l, k, d, seg, dt, scheme, alpha, lin, off, nl_scale, nl_rows, tables, diff,
+                        field_on, field_grid, field_tables, a_l, a_stage_l, stage_l, dd_l, gd_l, b_l, dw_l,
+                        dz_l, cells, values)
+            for ax in range(d):
+                for g in range(k):
+                    xs[ax, g] = new_l[ax, g]
+        for ax in range(d):
+            for g in range(k):
+                out[p0 + g, ax] = xs[ax, g]
     return out
 
 
