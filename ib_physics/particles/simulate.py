@@ -330,7 +330,7 @@ def simulate(
         "normals_per_step": sch.normals_per_axis * d,
         "brownian_bridge": bridge,
         "kernel": "affine" if affine else "general",
-        **_dimensionless(plan, dynamics, domain, x_init, t0, dt),
+        **_dimensionless(plan, domain, x_init, dt),
     }
     return ParticleResult(
         t=t_out, positions=state.positions, unwrapped_positions=state.unwrapped,
@@ -555,8 +555,8 @@ def _lane_coefficients(plan: DynamicsPlan, points: np.ndarray) -> tuple[np.ndarr
     return drift, dcoef
 
 
-def _dimensionless(plan: DynamicsPlan, dynamics: Dynamics, domain: Box | Cylinder | None, x: np.ndarray,
-                   t0: float, dt: float) -> dict[str, float]:
+def _dimensionless(plan: DynamicsPlan, domain: Box | Cylinder | None, x: np.ndarray,
+                   dt: float) -> dict[str, float]:
     """Péclet number and step ratios from the drift and diffusion at (a sample of) the start points."""
     sample = x[:: max(1, x.shape[0] // 1000)]
     if plan.has_nonlinear_terms or plan.field_on:
