@@ -9,12 +9,15 @@ nonlinear term rows, their tables and an optional tabulated diffusion field.
 from __future__ import annotations
 
 import numpy as np
-from ._jit import inline_kernel, kernel
+from ._jit import inline_kernel, kernel, variant
 
 CODE_DOUBLE_WELL = 1
 CODE_TABULATED = 2
 #: A flow of the medium, u = Omega x (x - c) (:class:`ib_physics.flows.Rotation`); not scaled by mu s(t).
 CODE_ROTATION = 3
+#: False in the analytic variants of the lane helpers, for problems without a Tabulated potential
+#: and without a DiffusionField: their table code is pruned before typing (nothing of it compiles).
+_TABLES = True
 
 
 @inline_kernel
@@ -148,10 +151,11 @@ def drift_lanes(xs, lanes, d, seg, lin, off, nl_scale, nl_rows, tables, out, cel
             for g in range(lanes):
                 out[a, g] -= double_well_force_term(xs[a, g], height, minimum, scale)
         elif code == CODE_TABULATED:
-            _interpolate_lanes(tables, int(nl_rows[r, 1]), nl_rows[r, 2:11], xs, lanes, d, 0, d, values, cells)
-            for i in range(d):
-                for g in range(lanes):
-                    out[i, g] += scale * values[i, g]
+            if _TABLES:
+                _interpolate_lanes(tables, int(nl_rows[r, 1]), nl_rows[r, 2:11], xs, lanes, d, 0, d, values, cells)
+                for i in range(d):
+                    for g in range(lanes):
+                        out[i, g] += scale * values[i, g]
         elif code == CODE_ROTATION:
             _add_rotation_lanes(nl_rows[r], xs, lanes, d, out)
 
@@ -162,11 +166,12 @@ def diffusion_lanes(xs, lanes, d, seg, diff, field_on, field_grid, field_tables,
     first ``lanes`` lanes (columns) of ``xs`` (3, L); ``cells`` (6, L) and ``values`` (4, L) are
     scratch (the field and its d gradient components)."""
     if field_on:
-        _interpolate_lanes(field_tables, np.int64(0), field_grid, xs, lanes, d, 0, 1 + d, values, cells)
-        for i in range(d):
-            for g in range(lanes):
-                d_out[i, g] = diff[seg, i] * values[0, g]
-                grad_out[i, g] = diff[seg, i] * values[1 + i, g]
+        if _TABLES:
+            _interpolate_lanes(field_tables, np.int64(0), field_grid, xs, lanes, d, 0, 1 + d, values, cells)
+            for i in range(d):
+                for g in range(lanes):
+                    d_out[i, g] = diff[seg, i] * values[0, g]
+                    grad_out[i, g] = diff[seg, i] * values[1 + i, g]
     else:
         for i in range(d):
             for g in range(lanes):
@@ -214,3 +219,14 @@ def evaluate_coefficients(points, seg_index, lin, off, nl_scale, nl_rows, tables
                 dcoef[p0 + g, i] = dd[i, g]
         p0 += m
     return drift, dcoef
+
+
+#: The lane helpers without table interpolation (no Tabulated term, no DiffusionField): the same
+#: arithmetic for such problems, compiled and cached on their own.
+drift_lanes_analytic = variant(drift_lanes, "drift_lanes_analytic", _TABLES=False)
+diffusion_lanes_analytic = variant(diffusion_lanes, "diffusion_lanes_analytic", _TABLES=False)
+
+
+def uses_tables(nl_rows: np.ndarray, field_on: bool) -> bool:
+    """Whether a plan needs the helpers with table interpolation (else the analytic variants do)."""
+    return bool(field_on) or bool(np.any(nl_rows[:, 0] == CODE_TABULATED))

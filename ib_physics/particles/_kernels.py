@@ -18,9 +18,11 @@ driver :func:`integrate_increments` runs that same helper on given Brownian incr
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from .._coefficients import diffusion_lanes, drift_lanes
+from .._coefficients import diffusion_lanes, diffusion_lanes_analytic, drift_lanes, drift_lanes_analytic
 from .._jit import inline_kernel, kernel, variant
 from ..random import bridge_uniform, fill_lane_normals
 
@@ -641,3 +643,19 @@ def integrate_increments(x0, dw, dz, dt, scheme, lin, off, nl_scale, nl_rows, ta
 #: arithmetic: in such runs that code never executes). Their own compiled and cached functions.
 advance_affine_free = variant(advance_affine, "advance_affine_free", _WALLS_AND_TRAILS=False)
 advance_general_free = variant(advance_general, "advance_general_free", _WALLS_AND_TRAILS=False)
+#: And the general kernel with the lane helpers that have no table code, for problems without a
+#: Tabulated potential or a DiffusionField (see :func:`general_kernel`).
+_step_lanes_analytic = variant(_step_lanes, "_step_lanes_analytic", drift_lanes=drift_lanes_analytic,
+                               diffusion_lanes=diffusion_lanes_analytic)
+advance_general_analytic = variant(advance_general, "advance_general_analytic", _step_lanes=_step_lanes_analytic,
+                                   diffusion_lanes=diffusion_lanes_analytic)
+advance_general_free_analytic = variant(advance_general, "advance_general_free_analytic", _WALLS_AND_TRAILS=False,
+                                        _step_lanes=_step_lanes_analytic, diffusion_lanes=diffusion_lanes_analytic)
+
+
+def general_kernel(free_space: bool, tables: bool) -> Any:
+    """The general kernel a run takes: without wall and trail code in free space without tracers,
+    without table code when no Tabulated potential or DiffusionField is involved."""
+    if free_space:
+        return advance_general_free if tables else advance_general_free_analytic
+    return advance_general if tables else advance_general_analytic

@@ -247,7 +247,7 @@ def simulate(
     # Free space without tracers: the variants compiled without wall, bridge and trail code.
     free_space = domain is None and tracer_idx.size == 0
     affine_kernel = _kernels.advance_affine_free if free_space else _kernels.advance_affine
-    general_kernel = _kernels.advance_general_free if free_space else _kernels.advance_general
+    general_kernel = _kernels.general_kernel(free_space, _coefficients.uses_tables(plan.nl_rows, plan.field_on))
 
     def advance(step_begin: int, step_end: int, a: int, b: int) -> None:
         if affine:
@@ -535,6 +535,9 @@ def _lane_coefficients(plan: DynamicsPlan, points: np.ndarray) -> tuple[np.ndarr
     """
     n, d = points.shape
     lanes = _kernels.LANES
+    tables = _coefficients.uses_tables(plan.nl_rows, plan.field_on)
+    drift_lanes = _coefficients.drift_lanes if tables else _coefficients.drift_lanes_analytic
+    diffusion_lanes = _coefficients.diffusion_lanes if tables else _coefficients.diffusion_lanes_analytic
     xs = np.zeros((3, lanes))
     a = np.zeros((3, lanes))
     dd = np.zeros((3, lanes))
@@ -546,10 +549,10 @@ def _lane_coefficients(plan: DynamicsPlan, points: np.ndarray) -> tuple[np.ndarr
     for p0 in range(0, n, lanes):
         m = min(lanes, n - p0)
         xs[:d, :m] = points[p0:p0 + m].T
-        _coefficients.drift_lanes(xs, np.int64(m), np.int64(d), np.int64(0), plan.lin, plan.off, plan.nl_scale,
-                                  plan.nl_rows, plan.tables, a, cells, values)
-        _coefficients.diffusion_lanes(xs, np.int64(m), np.int64(d), np.int64(0), plan.diff, plan.field_on,
-                                      plan.field_grid, plan.field_tables, dd, gd, cells, values)
+        drift_lanes(xs, np.int64(m), np.int64(d), np.int64(0), plan.lin, plan.off, plan.nl_scale,
+                    plan.nl_rows, plan.tables, a, cells, values)
+        diffusion_lanes(xs, np.int64(m), np.int64(d), np.int64(0), plan.diff, plan.field_on,
+                        plan.field_grid, plan.field_tables, dd, gd, cells, values)
         drift[p0:p0 + m] = (a[:d, :m] + plan.alpha * gd[:d, :m]).T
         dcoef[p0:p0 + m] = dd[:d, :m].T
     return drift, dcoef
