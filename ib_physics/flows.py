@@ -14,7 +14,6 @@ with an integer code, never as a Python callable.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +21,7 @@ import numpy as np
 
 from ._coefficients import CODE_ROTATION
 from ._validation import as_float_vector
+from .potentials import fields_description
 
 __all__ = ["Flow", "Rotation", "flow_from_dict"]
 
@@ -55,11 +55,7 @@ class Flow:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-compatible description; inverse of :func:`flow_from_dict`."""
-        out: dict[str, Any] = {"kind": type(self).__name__}
-        for f in dataclasses.fields(self):  # type: ignore[arg-type]
-            v = getattr(self, f.name)
-            out[f.name] = v.tolist() if isinstance(v, np.ndarray) else v
-        return out
+        return fields_description(self)
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,7 +104,7 @@ class Rotation(Flow):
     def _vectors(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
         """(Omega as a 3-vector, centre as a 3-vector) in ``dim`` dimensions."""
         if dim not in (2, 3):
-            raise ValueError(f"a Rotation needs 2 or 3 dimensions, the problem has {dim}.")
+            raise ValueError(f"`flow`: a Rotation needs 2 or 3 dimensions, the problem has {dim}.")
         own = self.dim
         if own is not None and own != dim:
             raise ValueError(f"the Rotation is {own}-dimensional, the problem {dim}-dimensional.")

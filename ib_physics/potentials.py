@@ -74,11 +74,16 @@ class Potential:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-compatible description; inverse of :func:`potential_from_dict`."""
-        out: dict[str, Any] = {"kind": type(self).__name__}
-        for f in dataclasses.fields(self):  # type: ignore[arg-type]
-            v = getattr(self, f.name)
-            out[f.name] = v.tolist() if isinstance(v, np.ndarray) else v
-        return out
+        return fields_description(self)
+
+
+def fields_description(obj: Any) -> dict[str, Any]:
+    """``{"kind": class name, field: value, ...}`` of a dataclass, arrays as lists (JSON-compatible)."""
+    out: dict[str, Any] = {"kind": type(obj).__name__}
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        out[f.name] = v.tolist() if isinstance(v, np.ndarray) else v
+    return out
 
 
 def _check_dim(x: np.ndarray, dim: int | None, name: str = "x") -> np.ndarray:

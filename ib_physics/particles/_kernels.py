@@ -47,6 +47,16 @@ _WALLS_AND_TRAILS = True
 
 
 @inline_kernel
+def _lane_scratch():
+    """Zeroed scratch of a group's step, views of one allocation (each allocation call site costs
+    compile time): ten (3, LANES) blocks — positions, proposals, the SRA1 stage, drift at both, D,
+    dD/dx, sqrt(2 D), dW, dZ — then ``cells`` (6, LANES) and ``values`` (4, LANES)."""
+    block = np.zeros((40, LANES))
+    return (block[0:3], block[3:6], block[6:9], block[9:12], block[12:15], block[15:18], block[18:21],
+            block[21:24], block[24:27], block[27:30], block[30:36], block[36:40])
+
+
+@inline_kernel
 def _step_lanes(xs, new_l, k, d, seg, dt, scheme, alpha, lin, off, nl_scale, nl_rows, tables, diff,
                 field_on, field_grid, field_tables, a_l, a_stage_l, stage_l, dd_l, gd_l, b_l, dw_l, dz_l,
                 cells, values):
@@ -486,20 +496,7 @@ def advance_general(x, images, alive, first_passage, exit_face, first_particle, 
     # Scratch space, allocated once per call (the kernel is serial).
     words = np.empty((2 * m, LANES), dtype=np.uint64)
     normals = np.empty((2 * m, LANES))
-    # Scratch as views of few allocations: each allocation call site costs compile time.
-    block = np.zeros((40, LANES))
-    xs = block[0:3]
-    new_l = block[3:6]
-    stage_l = block[6:9]
-    a_l = block[9:12]
-    a_stage_l = block[12:15]
-    dd_l = block[15:18]
-    gd_l = block[18:21]
-    b_l = block[21:24]
-    dw_l = block[24:27]
-    dz_l = block[27:30]
-    cells = block[30:36]
-    values = block[36:40]
+    xs, new_l, stage_l, a_l, a_stage_l, dd_l, gd_l, b_l, dw_l, dz_l, cells, values = _lane_scratch()
     flags = np.zeros(LANES, dtype=np.bool_)
     point = np.empty(9)
     pos = point[0:3]
@@ -597,19 +594,7 @@ def integrate_increments(x0, dw, dz, dt, scheme, lin, off, nl_scale, nl_rows, ta
     """
     n, steps, d = dw.shape
     out = np.empty((n, d))
-    block = np.zeros((40, LANES))
-    xs = block[0:3]
-    new_l = block[3:6]
-    stage_l = block[6:9]
-    a_l = block[9:12]
-    a_stage_l = block[12:15]
-    dd_l = block[15:18]
-    gd_l = block[18:21]
-    b_l = block[21:24]
-    dw_l = block[24:27]
-    dz_l = block[27:30]
-    cells = block[30:36]
-    values = block[36:40]
+    xs, new_l, stage_l, a_l, a_stage_l, dd_l, gd_l, b_l, dw_l, dz_l, cells, values = _lane_scratch()
     seg = np.int64(0)
     if not field_on:
         diffusion_lanes(xs, np.int64(LANES), d, seg, diff, field_on, field_grid, field_tables, dd_l, gd_l,
