@@ -9,14 +9,15 @@ nonlinear term rows, their tables and an optional tabulated diffusion field.
 from __future__ import annotations
 
 import numpy as np
-from ._jit import inline_kernel, kernel, variant
+from ._jit import inline_kernel, kernel
 
 CODE_DOUBLE_WELL = 1
 CODE_TABULATED = 2
 #: A flow of the medium, u = Omega x (x - c) (:class:`ib_physics.flows.Rotation`); not scaled by mu s(t).
 CODE_ROTATION = 3
-#: False in the analytic variants of the lane helpers, for problems without a Tabulated potential
-#: and without a DiffusionField: their table code is pruned before typing (nothing of it compiles).
+#: False in the analytic variants of the lane helpers (:func:`ib_physics._jit.specialised`), for
+#: problems without a Tabulated potential and without a DiffusionField: their table code is pruned
+#: before typing (nothing of it compiles).
 _TABLES = True
 
 
@@ -219,12 +220,6 @@ def evaluate_coefficients(points, seg_index, lin, off, nl_scale, nl_rows, tables
                 dcoef[p0 + g, i] = dd[i, g]
         p0 += m
     return drift, dcoef
-
-
-#: The lane helpers without table interpolation (no Tabulated term, no DiffusionField): the same
-#: arithmetic for such problems, compiled and cached on their own.
-drift_lanes_analytic = variant(drift_lanes, "drift_lanes_analytic", _TABLES=False)
-diffusion_lanes_analytic = variant(diffusion_lanes, "diffusion_lanes_analytic", _TABLES=False)
 
 
 def uses_tables(nl_rows: np.ndarray, field_on: bool) -> bool:

@@ -13,11 +13,12 @@ Python before any kernel runs).
 from __future__ import annotations
 
 import types
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from numba import njit
+from numba.core.registry import CPUDispatcher
 
-__all__ = ["kernel", "inline_kernel", "contracting_kernel", "variant"]
+__all__ = ["kernel", "inline_kernel", "contracting_kernel", "variant", "specialised"]
 
 _OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy"}
 
@@ -55,3 +56,45 @@ def variant(dispatcher: Any, name: str, **constants: Any) -> Any:
     caching = type(dispatcher._cache).__name__ != "NullCache"
     options = {k: v for k, v in dispatcher.targetoptions.items() if k != "nopython"}  # njit implies it
     return njit(cache=caching, **options)(copy)
+
+
+def specialised(dispatcher: Any, constants: Mapping[str, Any], built: dict[Any, Any]) -> Any:
+    """``dispatcher`` with module constants replaced in it and in every kernel it calls.
+
+    A kernel is rebuilt (with :func:`variant`) when it reads one of ``constants`` whose value
+    differs from its module's, or calls (transitively) a kernel that is rebuilt; the others are
+    shared as they are. A rebuilt kernel is named after the constants it depends on, e.g.
+    ``drift_lanes__tables_off``, which is also its on-disk cache entry; ``built`` memoises on that
+    name, so families of variants built with one dict share one compiled copy of each helper.
+    """
+    return _specialise(dispatcher, dict(constants), built)[0]
+
+
+def _specialise(dispatcher: Any, constants: dict[str, Any], built: dict[Any, Any]) -> tuple[Any, dict[str, Any]]:
+    func = dispatcher.py_func
+    package = func.__module__.split(".")[0]
+    scope = func.__globals__
+    depends: dict[str, Any] = {}
+    helpers: dict[str, Any] = {}
+    for name in func.__code__.co_names:
+        if name not in scope:
+            continue
+        value = scope[name]
+        if name in constants:
+            if constants[name] != value:
+                depends[name] = constants[name]
+        elif isinstance(value, CPUDispatcher) and value is not dispatcher and \
+                value.py_func.__module__.split(".")[0] == package:
+            helper, helper_depends = _specialise(value, constants, built)
+            if helper is not value:
+                helpers[name] = helper
+                depends.update(helper_depends)
+    if not depends:
+        return dispatcher, {}
+    label = "_".join(f"{key.strip('_').lower()}_{'on' if value else 'off'}" for key, value in sorted(depends.items()))
+    name = f"{func.__name__}__{label}"
+    key = (func.__module__, name)
+    if key not in built:
+        replaced = {k: v for k, v in depends.items() if k in func.__code__.co_names and k in scope}
+        built[key] = variant(dispatcher, name, **replaced, **helpers)
+    return built[key], depends

@@ -18,12 +18,13 @@ driver :func:`integrate_increments` runs that same helper on given Brownian incr
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
-from .._coefficients import diffusion_lanes, diffusion_lanes_analytic, drift_lanes, drift_lanes_analytic
-from .._jit import inline_kernel, kernel, variant
+from .._coefficients import diffusion_lanes, drift_lanes
+from .._jit import inline_kernel, kernel, specialised
 from ..random import bridge_uniform, fill_lane_normals
 
 #: Particles that move together: their random blocks are generated together and their updates run
@@ -41,17 +42,47 @@ _DOMAIN_NONE, _DOMAIN_BOX, _DOMAIN_CYLINDER = 0, 1, 2
 _INV_SQRT3 = 0.5773502691896258
 #: exp(-36) ~ 2e-16: a Brownian-bridge crossing less likely than this is ignored.
 _BRIDGE_CUTOFF = 36.0
-#: False in the free-space variants of the kernels (no domain, no tracers): their wall, bridge and
-#: trail code is pruned before typing, which halves what a first free-space run compiles.
-_WALLS_AND_TRAILS = True
+# Module constants that the kernels' flavours (:func:`particle_kernel`) set to False: Numba
+# prunes the code they guard before typing, so a flavour compiles only what its runs can execute.
+#: Domain walls, absorption and the bridge test (off in free space without tracers).
+_WALLS = True
+#: Tracer trails (off when no particle is traced).
+_TRAILS = True
+#: The glass (cylinder) among the domains (off for boxes and free space).
+_CYLINDER = True
+
+
+#: Rows of normals a kernel call draws per pair of steps at most (SRA1 in 3D: 2 steps x 2 x 3).
+_NORMAL_ROWS = 12
+#: Rows of a group's step scratch (:func:`_lane_scratch`).
+_STEP_ROWS = 40
+
+
+def kernel_scratch() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Zeroed scratch of one kernel call, allocated by the caller: the kernels allocate nothing,
+    since every allocation site in a kernel compiles NumPy's allocation code for its shape and
+    dtype (seconds of a first call).
+
+    Returns
+    -------
+    floats : (_NORMAL_ROWS + _STEP_ROWS + 1, LANES) float64
+        The pair's normals, the step's lane blocks (:func:`_lane_scratch`), one row of per-point values.
+    words : (_NORMAL_ROWS + 1, LANES) uint64
+        The pair's random words, then each lane's global particle number.
+    rows : (LANES,) int64
+        The row of ``x`` each lane carries.
+    flags : (LANES,) bool
+        The lanes that need the wall treatment after a step.
+    """
+    return (np.zeros((_NORMAL_ROWS + _STEP_ROWS + 1, LANES)), np.zeros((_NORMAL_ROWS + 1, LANES), np.uint64),
+            np.zeros(LANES, np.int64), np.zeros(LANES, np.bool_))
 
 
 @inline_kernel
-def _lane_scratch():
-    """Zeroed scratch of a group's step, views of one allocation (each allocation call site costs
-    compile time): ten (3, LANES) blocks — positions, proposals, the SRA1 stage, drift at both, D,
-    dD/dx, sqrt(2 D), dW, dZ — then ``cells`` (6, LANES) and ``values`` (4, LANES)."""
-    block = np.zeros((40, LANES))
+def _lane_scratch(block):
+    """A group's step scratch as views of ``block`` (_STEP_ROWS, LANES): ten (3, LANES) blocks —
+    positions, proposals, the SRA1 stage, drift at both, D, dD/dx, sqrt(2 D), dW, dZ — then
+    ``cells`` (6, LANES) and ``values`` (4, LANES)."""
     return (block[0:3], block[3:6], block[6:9], block[9:12], block[12:15], block[15:18], block[18:21],
             block[21:24], block[24:27], block[27:30], block[30:36], block[36:40])
 
@@ -184,13 +215,13 @@ def _bridge_exit(pos, new, dd, dt, d, domain_kind, lower, upper, face_kind, heig
             if face_kind[f] == _ABSORBING and _bridge_argument(pos, new, dd, dt, f // 2, f % 2, lower,
                                                                upper) < _BRIDGE_CUTOFF:
                 any_p = True
-    elif domain_kind == _DOMAIN_CYLINDER:
+    elif _CYLINDER and domain_kind == _DOMAIN_CYLINDER:
         if face_kind[2] == _ABSORBING:
             any_p = (height - pos[2]) * (height - new[2]) / (dd[2] * dt) < _BRIDGE_CUTOFF
     if not any_p:
         return -1
     u = bridge_uniform(np.uint64(step), particle, k0, k1)
-    if domain_kind == _DOMAIN_CYLINDER:
+    if _CYLINDER and domain_kind == _DOMAIN_CYLINDER:
         arg = (height - pos[2]) * (height - new[2]) / (dd[2] * dt)
         return 2 if u < np.exp(-arg) else -1
     for f in range(2 * d):
@@ -231,7 +262,7 @@ def _lanes_needing_walls(xs_old, xs_new, dd_l, lanes, d, domain_kind, lower, upp
                                 s0 = hi - xs_old[ax, g]
                                 s1 = hi - xs_new[ax, g]
                             flags[g] = flags[g] | (s0 * s1 / (dd_l[ax, g] * dt) < _BRIDGE_CUTOFF)
-    elif domain_kind == _DOMAIN_CYLINDER:
+    elif _CYLINDER and domain_kind == _DOMAIN_CYLINDER:
         r2max = radius * radius
         for g in range(lanes):
             z = xs_new[2, g]
@@ -260,7 +291,7 @@ def _walls(pos, new, dd, dt, images, i, d, domain_kind, lower, upper, face_kind,
     face = -1
     if domain_kind == _DOMAIN_BOX:
         face = _box_walls(new, images, i, d, lower, upper, face_kind)
-    elif domain_kind == _DOMAIN_CYLINDER:
+    elif _CYLINDER and domain_kind == _DOMAIN_CYLINDER:
         face = _cylinder_walls(new, radius, height, face_kind)
     if face < 0 and bridge:
         face = _bridge_exit(pos, new, dd, dt, d, domain_kind, lower, upper, face_kind, height,
@@ -276,7 +307,7 @@ def _outside(new, d, domain_kind, lower, upper, radius, height):
             if new[ax] < lower[ax] or new[ax] > upper[ax]:
                 return True
         return False
-    if domain_kind == _DOMAIN_CYLINDER:
+    if _CYLINDER and domain_kind == _DOMAIN_CYLINDER:
         return new[0] * new[0] + new[1] * new[1] > radius * radius or new[2] < 0.0 or new[2] > height
     return False
 
@@ -368,7 +399,7 @@ def _close_up(alive, k, d, n_normal_rows, lane_rows, lane_particles, xs, normals
 def advance_affine(x, images, alive, first_passage, exit_face, first_particle, step_begin, step_end,
                    t0, dt, seg_first_step, lin, off, noise,
                    domain_kind, lower, upper, face_kind, radius, height,
-                   absorbing, bridge, trail_slot, trail_every, trails, k0, k1):
+                   absorbing, bridge, trail_slot, trail_every, trails, k0, k1, floats, words, lane_rows, flags):
     """Euler–Maruyama for drift affine per axis and additive noise: the engine's fast path.
 
     Drift ``a_i = lin[seg, i] x_i + off[seg, i]``; ``noise[seg, i] = sqrt(2 D_i dt)``.
@@ -376,15 +407,15 @@ def advance_affine(x, images, alive, first_passage, exit_face, first_particle, s
     update runs as a loop over lanes (vectorised); walls are then applied lane by
     lane. State arrays and ``first_particle`` as in :func:`advance_general`;
     ``absorbing`` says whether any particle can die, ``trail_every = 0`` means no tracers.
+    ``floats, words, lane_rows, flags`` are :func:`kernel_scratch`.
     """
     n, d = x.shape
     m = d
     free = domain_kind == _DOMAIN_NONE
     n_groups = (n + LANES - 1) // LANES
-    words = np.empty((2 * m, LANES), dtype=np.uint64)
-    normals = np.empty((2 * m, LANES))
-    # Scratch as views of few allocations: each allocation call site costs compile time.
-    point = np.empty(18)
+    words, lane_particles = words[0:2 * m], words[_NORMAL_ROWS]  # lane_particles: each lane's global number
+    normals = floats[0:2 * m]
+    point = floats[_NORMAL_ROWS + _STEP_ROWS]
     new = point[0:3]
     old = point[3:6]
     dd = point[6:9]
@@ -392,14 +423,10 @@ def advance_affine(x, images, alive, first_passage, exit_face, first_particle, s
     c_off = point[12:15]
     c_noise = point[15:18]
     # The lanes' positions (and those before the step) stay in small local blocks.
-    block = np.zeros((9, LANES))
-    xs = block[0:3]
-    xold = block[3:6]
-    dd_l = block[6:9]
+    xs = floats[_NORMAL_ROWS:_NORMAL_ROWS + 3]
+    xold = floats[_NORMAL_ROWS + 3:_NORMAL_ROWS + 6]
+    dd_l = floats[_NORMAL_ROWS + 6:_NORMAL_ROWS + 9]
     dd_l[:] = 1.0
-    flags = np.zeros(LANES, dtype=np.bool_)
-    lane_rows = np.zeros(LANES, dtype=np.int64)  # the row of x each lane carries
-    lane_particles = np.zeros(LANES, dtype=np.uint64)  # and its global particle number
     for group in range(n_groups):
         p0 = group * LANES
         n_lanes = min(LANES, n - p0)
@@ -424,7 +451,7 @@ def advance_affine(x, images, alive, first_passage, exit_face, first_particle, s
                         dd[ax] = 0.5 * noise[seg, ax] * noise[seg, ax] / dt
                         for g in range(LANES):
                             dd_l[ax, g] = dd[ax]
-                if _WALLS_AND_TRAILS:
+                if _TRAILS:
                     if trail_every > 0 and step % trail_every == 0:
                         _record_lane_trails(x, images, xs, k, lane_rows, d, trail_slot, step // trail_every,
                                             domain_kind, lower, upper, trails)
@@ -437,7 +464,7 @@ def advance_affine(x, images, alive, first_passage, exit_face, first_particle, s
                         xv = xs[ax, g]
                         xold[ax, g] = xv
                         xs[ax, g] = xv + (cl * xv + co) + cn * normals[row, g]
-                if _WALLS_AND_TRAILS and not free:
+                if _WALLS and not free:
                     t = t0 + step * dt
                     _lanes_needing_walls(xold, xs, dd_l, k, d, domain_kind, lower, upper, face_kind, radius,
                                          height, bridge, dt, flags)
@@ -460,7 +487,7 @@ def advance_affine(x, images, alive, first_passage, exit_face, first_particle, s
         for g in range(k):
             for ax in range(d):
                 x[lane_rows[g], ax] = xs[ax, g]
-        if _WALLS_AND_TRAILS:
+        if _TRAILS:
             _final_trails(x, images, alive, p0, n_lanes, d, trail_slot, trail_every, step_end,
                           domain_kind, lower, upper, trails)
 
@@ -470,7 +497,7 @@ def advance_general(x, images, alive, first_passage, exit_face, first_particle, 
                     t0, dt, seg_first_step, lin, off, nl_scale, nl_rows, tables, diff,
                     field_on, field_grid, field_tables, alpha,
                     domain_kind, lower, upper, face_kind, radius, height,
-                    scheme, bridge, trail_slot, trail_every, trails, k0, k1):
+                    scheme, bridge, trail_slot, trail_every, trails, k0, k1, floats, words, lane_rows, flags):
     """Advance particles ``x`` (n, d) from global step ``step_begin`` to ``step_end``.
 
     Any drift (affine part, nonlinear potential terms, convention term) and any
@@ -480,7 +507,8 @@ def advance_general(x, images, alive, first_passage, exit_face, first_particle, 
     ``first_passage`` (n,) exit times, ``exit_face`` (n,) int8.
     ``first_particle`` is the global index of row 0. Tracers
     (``trail_slot >= 0``) write their unwrapped position every ``trail_every``
-    steps into ``trails[slot, step // trail_every]``.
+    steps into ``trails[slot, step // trail_every]``. ``floats, words, lane_rows, flags`` are
+    :func:`kernel_scratch`.
 
     A group of :data:`LANES` particles moves together: its positions live in a (3, LANES)
     block, and the drift, the diffusion and the update run as loops over the lanes (which
@@ -493,17 +521,14 @@ def advance_general(x, images, alive, first_passage, exit_face, first_particle, 
     sqdt = np.sqrt(dt)
     free = domain_kind == _DOMAIN_NONE and not bridge
     n_groups = (n + LANES - 1) // LANES
-    # Scratch space, allocated once per call (the kernel is serial).
-    words = np.empty((2 * m, LANES), dtype=np.uint64)
-    normals = np.empty((2 * m, LANES))
-    xs, new_l, stage_l, a_l, a_stage_l, dd_l, gd_l, b_l, dw_l, dz_l, cells, values = _lane_scratch()
-    flags = np.zeros(LANES, dtype=np.bool_)
-    point = np.empty(9)
+    words, lane_particles = words[0:2 * m], words[_NORMAL_ROWS]  # lane_particles: each lane's global number
+    normals = floats[0:2 * m]
+    xs, new_l, stage_l, a_l, a_stage_l, dd_l, gd_l, b_l, dw_l, dz_l, cells, values = _lane_scratch(
+        floats[_NORMAL_ROWS:_NORMAL_ROWS + _STEP_ROWS])
+    point = floats[_NORMAL_ROWS + _STEP_ROWS]
     pos = point[0:3]
     new = point[3:6]
     dd = point[6:9]
-    lane_rows = np.zeros(LANES, dtype=np.int64)  # the row of x each lane carries
-    lane_particles = np.zeros(LANES, dtype=np.uint64)  # and its global particle number
     for group in range(n_groups):
         p0 = group * LANES
         n_lanes = min(LANES, n - p0)
@@ -526,7 +551,7 @@ def advance_general(x, images, alive, first_passage, exit_face, first_particle, 
                             for g in range(LANES):
                                 b_l[ax, g] = np.sqrt(2.0 * dd_l[ax, g])
                 t = t0 + step * dt
-                if _WALLS_AND_TRAILS:
+                if _TRAILS:
                     if trail_every > 0 and step % trail_every == 0:
                         _record_lane_trails(x, images, xs, k, lane_rows, d, trail_slot, step // trail_every,
                                             domain_kind, lower, upper, trails)
@@ -548,7 +573,7 @@ def advance_general(x, images, alive, first_passage, exit_face, first_particle, 
                         for g in range(k):
                             xs[ax, g] = new_l[ax, g]
                     continue
-                if _WALLS_AND_TRAILS:
+                if _WALLS:
                     _lanes_needing_walls(xs, new_l, dd_l, k, d, domain_kind, lower, upper, face_kind, radius, height,
                                          bridge, dt, flags)
                     died = False
@@ -579,22 +604,22 @@ def advance_general(x, images, alive, first_passage, exit_face, first_particle, 
         for g in range(k):
             for ax in range(d):
                 x[lane_rows[g], ax] = xs[ax, g]
-        if _WALLS_AND_TRAILS:
+        if _TRAILS:
             _final_trails(x, images, alive, p0, n_lanes, d, trail_slot, trail_every, step_end,
                           domain_kind, lower, upper, trails)
 
 
 @kernel
 def integrate_increments(x0, dw, dz, dt, scheme, lin, off, nl_scale, nl_rows, tables, diff,
-                         field_on, field_grid, field_tables, alpha):
+                         field_on, field_grid, field_tables, alpha, out, block):
     """The engine's step (:func:`_step_lanes`) on given increments, without walls (test driver).
 
     x0 : (n, d); dw, dz : (n, steps, d) Brownian increments and their time
-    integrals (dz only read by SRA1); the first segment's coefficients. Returns the end points (n, d).
+    integrals (dz only read by SRA1); the first segment's coefficients. The end points go to
+    ``out`` (n, d); ``block`` (_STEP_ROWS, LANES) is zeroed scratch.
     """
     n, steps, d = dw.shape
-    out = np.empty((n, d))
-    xs, new_l, stage_l, a_l, a_stage_l, dd_l, gd_l, b_l, dw_l, dz_l, cells, values = _lane_scratch()
+    xs, new_l, stage_l, a_l, a_stage_l, dd_l, gd_l, b_l, dw_l, dz_l, cells, values = _lane_scratch(block)
     seg = np.int64(0)
     if not field_on:
         diffusion_lanes(xs, np.int64(LANES), d, seg, diff, field_on, field_grid, field_tables, dd_l, gd_l,
@@ -621,26 +646,65 @@ def integrate_increments(x0, dw, dz, dt, scheme, lin, off, nl_scale, nl_rows, ta
         for ax in range(d):
             for g in range(k):
                 out[p0 + g, ax] = xs[ax, g]
-    return out
 
 
-#: The kernels without walls, bridge and trails, for runs in free space without tracers (the same
-#: arithmetic: in such runs that code never executes). Their own compiled and cached functions.
-advance_affine_free = variant(advance_affine, "advance_affine_free", _WALLS_AND_TRAILS=False)
-advance_general_free = variant(advance_general, "advance_general_free", _WALLS_AND_TRAILS=False)
-#: And the general kernel with the lane helpers that have no table code, for problems without a
-#: Tabulated potential or a DiffusionField (see :func:`general_kernel`).
-_step_lanes_analytic = variant(_step_lanes, "_step_lanes_analytic", drift_lanes=drift_lanes_analytic,
-                               diffusion_lanes=diffusion_lanes_analytic)
-advance_general_analytic = variant(advance_general, "advance_general_analytic", _step_lanes=_step_lanes_analytic,
-                                   diffusion_lanes=diffusion_lanes_analytic)
-advance_general_free_analytic = variant(advance_general, "advance_general_free_analytic", _WALLS_AND_TRAILS=False,
-                                        _step_lanes=_step_lanes_analytic, diffusion_lanes=diffusion_lanes_analytic)
+#: What each flavour of the kernels leaves out (see :func:`particle_kernel`).
+_FLAVOUR_CONSTANTS = {
+    "free": {"_WALLS": False, "_TRAILS": False},
+    "box": {"_TRAILS": False, "_CYLINDER": False},
+    "full": {},
+}
 
 
-def general_kernel(free_space: bool, tables: bool) -> Any:
-    """The general kernel a run takes: without wall and trail code in free space without tracers,
-    without table code when no Tabulated potential or DiffusionField is involved."""
-    if free_space:
-        return advance_general_free if tables else advance_general_free_analytic
-    return advance_general if tables else advance_general_analytic
+def _build_flavours() -> tuple[Any, Any]:
+    """Every flavour of both kernels and the lane helpers they call, built from the same source.
+
+    One memo for all of them, so flavours that agree on what a helper depends on share its
+    compiled copy (a first box run and a free-space run in one process compile the lane helpers
+    once). The tables flag reaches the general kernel only: the affine one has no table code.
+    """
+    built: dict[Any, Any] = {}
+    kernels = {}
+    for flavour, constants in _FLAVOUR_CONSTANTS.items():
+        kernels["affine", flavour, False] = specialised(advance_affine, constants, built)
+        for tables in (False, True):
+            kernels["general", flavour, tables] = specialised(
+                advance_general, {**constants, "_TABLES": tables}, built)
+    helpers = {tables: tuple(specialised(f, {"_TABLES": tables}, built) for f in (drift_lanes, diffusion_lanes))
+               for tables in (False, True)}
+    return MappingProxyType(kernels), MappingProxyType(helpers)
+
+
+_KERNELS, _LANE_HELPERS = _build_flavours()
+
+
+def particle_kernel(*, affine: bool, free_space: bool, boxes_only: bool, tracers: bool, tables: bool) -> Any:
+    """The flavour of a kernel that a run takes: the same arithmetic (bitwise the same paths), with
+    only the code that the run can execute compiled.
+
+    Parameters
+    ----------
+    affine : bool
+        The affine fast path (:func:`advance_affine`), else :func:`advance_general`.
+    free_space : bool
+        No domain (and no tracers): no wall, bridge and trail code.
+    boxes_only : bool
+        The domain is a box (or none): no glass code.
+    tracers : bool
+        Some particle is traced (trail code kept).
+    tables : bool
+        A ``Tabulated`` potential or a ``DiffusionField`` (table interpolation kept; general kernel only).
+    """
+    if free_space and not tracers:
+        flavour = "free"
+    elif boxes_only and not tracers:
+        flavour = "box"
+    else:
+        flavour = "full"
+    return _KERNELS["affine", flavour, False] if affine else _KERNELS["general", flavour, bool(tables)]
+
+
+def lane_helpers(tables: bool) -> tuple[Any, Any]:
+    """The drift and diffusion lane helpers that the general kernel calls (with or without table
+    code), for diagnostics that should compile nothing more than a run does."""
+    return _LANE_HELPERS[bool(tables)]

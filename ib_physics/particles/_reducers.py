@@ -15,23 +15,30 @@ from .._jit import kernel
 REDUCTION_BLOCK = 4096
 
 
-@kernel
-def block_moments(x, images, lengths, alive, x0, block):
+def block_moments(x: np.ndarray, images: np.ndarray, lengths: np.ndarray, alive: np.ndarray, x0: np.ndarray,
+                  block: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per-block count, mean, co-moment and summed squared displacement.
 
-    Moments are of the unwrapped position ``x + images * lengths``; the squared
-    displacement is from ``x0`` (n, d). Returns (count (nb,), mean (nb, d),
-    comoment (nb, d, d), sq_disp (nb,)).
+    Moments are of the unwrapped position ``x + images * lengths`` (x, images: (n, d);
+    lengths: (d,)); the squared displacement is from ``x0`` (n, d). Returns
+    (count (nb,), mean (nb, d), comoment (nb, d, d), sq_disp (nb,)), nb = ceil(n / block).
     """
     n, d = x.shape
     nb = (n + block - 1) // block
-    count = np.zeros(nb)
-    mean = np.zeros((nb, d))
-    comoment = np.zeros((nb, d, d))
-    sq_disp = np.zeros(nb)
+    out = (np.zeros(nb), np.zeros((nb, d)), np.zeros((nb, d, d)), np.zeros(nb))
+    # Allocated here, not in the kernel: each allocation site there compiles NumPy's code for it.
+    _accumulate_block_moments(x, images, lengths, alive, x0, block, *out, np.empty((2, d)))
+    return out
+
+
+@kernel
+def _accumulate_block_moments(x, images, lengths, alive, x0, block, count, mean, comoment, sq_disp, scratch):
+    """The loop of :func:`block_moments` into zeroed outputs; ``scratch`` (2, d)."""
+    n, d = x.shape
+    nb = count.size
+    u = scratch[0]
+    delta = scratch[1]
     for b in range(nb):
-        u = np.empty(d)
-        delta = np.empty(d)
         c = 0.0
         for i in range(b * block, min(n, (b + 1) * block)):
             if alive[i] == 0:
@@ -49,7 +56,6 @@ def block_moments(x, images, lengths, alive, x0, block):
                     comoment[b, p, q] += delta[p] * (u[q] - mean[b, q])
             sq_disp[b] += s
         count[b] = c
-    return count, mean, comoment, sq_disp
 
 
 def merge_moments(count: np.ndarray, mean: np.ndarray, comoment: np.ndarray, sq_disp: np.ndarray):

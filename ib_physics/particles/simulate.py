@@ -244,27 +244,28 @@ def simulate(
     bridge = bool(brownian_bridge and absorbing)
     key0, key1 = np.uint64(key0), np.uint64(key1)
 
-    # Free space without tracers: the variants compiled without wall, bridge and trail code.
-    free_space = domain is None and tracer_idx.size == 0
-    affine_kernel = _kernels.advance_affine_free if free_space else _kernels.advance_affine
-    general_kernel = _kernels.general_kernel(free_space, _coefficients.uses_tables(plan.nl_rows, plan.field_on))
+    # The kernel flavour compiled without the code this run cannot execute (walls, glass, trails, tables).
+    run_kernel = _kernels.particle_kernel(
+        affine=affine, free_space=domain is None, boxes_only=not isinstance(domain, Cylinder),
+        tracers=tracer_idx.size > 0, tables=_coefficients.uses_tables(plan.nl_rows, plan.field_on))
 
     def advance(step_begin: int, step_end: int, a: int, b: int) -> None:
+        scratch = _kernels.kernel_scratch()  # per call: calls on threads run at once
         if affine:
-            affine_kernel(
+            run_kernel(
                 state.x[a:b], state.images[a:b], state.alive[a:b], state.first_passage[a:b],
                 state.exit_face[a:b], first + a, step_begin, step_end, t0, dt, seg_first, plan.lin, plan.off,
                 noise_dt, kind, lower, upper, faces, radius, height, absorbing, bridge,
-                trail_slot[a:b], trail_stride, trails_arg, key0, key1,
+                trail_slot[a:b], trail_stride, trails_arg, key0, key1, *scratch,
             )
         else:
-            general_kernel(
+            run_kernel(
                 state.x[a:b], state.images[a:b], state.alive[a:b], state.first_passage[a:b],
                 state.exit_face[a:b], first + a, step_begin, step_end, t0, dt,
                 seg_first, plan.lin, plan.off, plan.nl_scale, plan.nl_rows, plan.tables, plan.diff,
                 plan.field_on, plan.field_grid, plan.field_tables, plan.alpha,
                 kind, lower, upper, faces, radius, height, sch.code, bridge,
-                trail_slot[a:b], trail_stride, trails_arg, key0, key1,
+                trail_slot[a:b], trail_stride, trails_arg, key0, key1, *scratch,
             )
 
     total_work = n * n_steps
@@ -535,9 +536,7 @@ def _lane_coefficients(plan: DynamicsPlan, points: np.ndarray) -> tuple[np.ndarr
     """
     n, d = points.shape
     lanes = _kernels.LANES
-    tables = _coefficients.uses_tables(plan.nl_rows, plan.field_on)
-    drift_lanes = _coefficients.drift_lanes if tables else _coefficients.drift_lanes_analytic
-    diffusion_lanes = _coefficients.diffusion_lanes if tables else _coefficients.diffusion_lanes_analytic
+    drift_lanes, diffusion_lanes = _kernels.lane_helpers(_coefficients.uses_tables(plan.nl_rows, plan.field_on))
     xs = np.zeros((3, lanes))
     a = np.zeros((3, lanes))
     dd = np.zeros((3, lanes))

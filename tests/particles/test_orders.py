@@ -31,9 +31,12 @@ def _coarsen(dw: np.ndarray, dz: np.ndarray, factor: int, dt: float):
 
 
 def _run(plan, scheme_code, x0, dw, dz, dt):
-    return _kernels.integrate_increments(
+    out = np.empty_like(x0)
+    _kernels.integrate_increments(
         x0, dw, dz, dt, scheme_code, plan.lin, plan.off, plan.nl_scale, plan.nl_rows, plan.tables,
-        plan.diff, plan.field_on, plan.field_grid, plan.field_tables, plan.alpha)
+        plan.diff, plan.field_on, plan.field_grid, plan.field_tables, plan.alpha, out,
+        np.zeros((_kernels._STEP_ROWS, _kernels.LANES)))
+    return out
 
 
 def _strong_order(dynamics, scheme, x0_value, dim=1, n_paths=2000, seed=0):

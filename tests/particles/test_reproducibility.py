@@ -120,6 +120,46 @@ def test_free_space_variants_move_particles_as_the_full_kernels_do(dyn, scheme):
     np.testing.assert_array_equal(lean.final_positions, full.final_positions)
 
 
+@pytest.mark.parametrize("dyn, scheme", [
+    (ib.Dynamics(potential=Harmonic([1.0, 2.0]), diffusion=0.5), "euler_maruyama"),
+    (ib.Dynamics(potential=DoubleWell(1.0) + Harmonic([0.0, 3.0]), diffusion=0.5), "milstein"),
+    (ib.Dynamics(potential=DoubleWell(1.0) + Harmonic([0.0, 3.0]), diffusion=0.5), "sra1"),
+])
+def test_box_flavour_moves_particles_as_the_full_kernels_do(dyn, scheme):
+    # In a box without tracers the engine takes kernels compiled without glass and trail code; with
+    # one tracer the full kernels run. Absorbing faces (with the bridge test) and a periodic axis
+    # exercise every wall branch; deaths, exit faces and paths must be the same, bit for bit.
+    box = ib.Box([-1.0, -1.2], [0.9, 1.2], boundaries=[("reflecting", "absorbing"), "periodic"])
+    kw = dict(n_particles=517, seed=31, dt=0.01, scheme=scheme, t_eval=[0.3, 1.0], threads=1, domain=box)
+    lean = ib.simulate(dyn, [0.4, -0.2], (0.0, 1.0), **kw)
+    full = ib.simulate(dyn, [0.4, -0.2], (0.0, 1.0), tracers=[5], **kw)
+    assert 0.1 < lean.survival[-1] < 0.9  # both walls matter in this run
+    for field in ("positions", "final_positions", "first_passage_time", "exit_face", "survival"):
+        np.testing.assert_array_equal(getattr(lean, field), getattr(full, field), err_msg=field)
+
+
+def test_flavours_are_chosen_by_what_a_run_can_execute():
+    from ib_physics.particles import _kernels
+
+    def name(**kw):
+        flags = dict(affine=False, free_space=False, boxes_only=True, tracers=False, tables=False)
+        return _kernels.particle_kernel(**{**flags, **kw}).py_func.__name__
+
+    assert name(free_space=True) == "advance_general__tables_off_trails_off_walls_off"
+    assert name(free_space=True, tracers=True) == "advance_general__tables_off"
+    assert name() == "advance_general__cylinder_off_tables_off_trails_off"
+    assert name(tables=True) == "advance_general__cylinder_off_trails_off"
+    assert name(boxes_only=False, tables=True) == "advance_general"
+    assert name(affine=True, tables=True) == "advance_affine__cylinder_off_trails_off"
+    assert name(affine=True, boxes_only=False) == "advance_affine"
+    # Flavours that agree on what a helper depends on share its compiled copy.
+    drift, _ = _kernels.lane_helpers(False)
+    box_kernel = _kernels.particle_kernel(affine=False, free_space=False, boxes_only=True, tracers=False,
+                                          tables=False)
+    step = box_kernel.py_func.__globals__["_step_lanes"]
+    assert step.py_func.__globals__["drift_lanes"] is drift
+
+
 @pytest.mark.parametrize("domain", [None, ib.Box([-2.0, -2.0], [2.0, 2.0])])
 def test_analytic_variants_move_particles_as_the_table_kernels_do(domain):
     # Without a Tabulated potential or a DiffusionField the general kernel takes lane helpers compiled
