@@ -164,27 +164,33 @@ def _normal_slow(word, draw, particle, k0, k1):
     ``word`` is the first-attempt word, already known to miss its rectangle.
     Further words come from the rejection side stream of ``draw``.
     """
+    # One Philox call site (each inlined copy of the ten rounds costs compile time): the tail's
+    # retries loop back to it with ``tail`` set, drawing the same words in the same order.
     attempt = np.uint64(0)
+    tail = False
+    layer = np.uint64(0)
+    negative = np.uint64(0)
+    x = 0.0
     while True:
-        layer = word & np.uint64(0xFF)
-        negative = (word >> np.uint64(8)) & np.uint64(1)
-        j = word >> np.uint64(11)
-        x = j * _ZIG_W[layer]
-        if j < _ZIG_K[layer]:
-            return -x if negative else x
-        # Two uniforms per retry, then a fresh candidate word.
+        if not tail:
+            layer = word & np.uint64(0xFF)
+            negative = (word >> np.uint64(8)) & np.uint64(1)
+            j = word >> np.uint64(11)
+            x = j * _ZIG_W[layer]
+            if j < _ZIG_K[layer]:
+                return -x if negative else x
+        # Two uniforms per retry, then (wedge) a fresh candidate word.
         u_a, u_b = philox_words(draw, particle, _TAG_REJECTION | attempt, k0, k1)
         attempt += np.uint64(1)
         if layer == 0:
             # Tail beyond r (Marsaglia 1964): exact exponential rejection.
-            while True:
-                xt = -np.log(_to_unit(u_a)) / _ZIG_R
-                yt = -np.log(_to_unit(u_b))
-                if yt + yt >= xt * xt:
-                    value = _ZIG_R + xt
-                    return -value if negative else value
-                u_a, u_b = philox_words(draw, particle, _TAG_REJECTION | attempt, k0, k1)
-                attempt += np.uint64(1)
+            tail = True
+            xt = -np.log(_to_unit(u_a)) / _ZIG_R
+            yt = -np.log(_to_unit(u_b))
+            if yt + yt >= xt * xt:
+                value = _ZIG_R + xt
+                return -value if negative else value
+            continue
         y = _ZIG_F[layer] + _to_unit(u_a) * (_ZIG_F[layer + 1] - _ZIG_F[layer])
         if y < np.exp(-0.5 * x * x):
             return -x if negative else x
@@ -213,8 +219,8 @@ def bridge_uniform(step, particle, k0, k1):
 
 
 @kernel
-def _standard_normals_kernel(k0, k1, first_particle, n_particles, first_draw, n_draws):
-    out = np.empty((n_particles, n_draws))
+def _standard_normals_kernel(k0, k1, first_particle, first_draw, out):
+    n_particles, n_draws = out.shape
     for p in range(n_particles):
         particle = np.uint64(first_particle + p)
         for n in range(n_draws):
@@ -222,7 +228,6 @@ def _standard_normals_kernel(k0, k1, first_particle, n_particles, first_draw, n_
             u_a, u_b = philox_words(draw >> np.uint64(1), particle, np.uint64(0), k0, k1)
             word = u_b if draw & np.uint64(1) else u_a
             out[p, n] = normal_from_word(word, draw, particle, k0, k1)
-    return out
 
 
 def standard_normals(
@@ -251,7 +256,10 @@ def standard_normals(
     (p0, p1), (d0, d1) = (_as_range(particles, "particles"), _as_range(draws, "draws"))
     if p1 > MAX_PARTICLES:
         raise ValueError(f"`particles` must stay below 2**32, got stop={p1}.")
-    return _standard_normals_kernel(np.uint64(k0), np.uint64(k1), p0, p1 - p0, d0, d1 - d0)
+    # Allocated here: an allocation inside the kernel would compile NumPy's code for it.
+    out = np.empty((p1 - p0, d1 - d0))
+    _standard_normals_kernel(np.uint64(k0), np.uint64(k1), p0, d0, out)
+    return out
 
 
 def _as_range(value: int | tuple[int, int], name: str) -> tuple[int, int]:

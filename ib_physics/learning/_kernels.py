@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from .._jit import contracting_kernel, inline_kernel, kernel
+from .._jit import contracting_kernel, inline_kernel, kernel, specialised
 from ..random import _to_unit, philox_words
 
 TANH, RELU = 0, 1
@@ -36,6 +36,9 @@ SUBSET_TAG = np.uint64(0x20000002)
 #: under i.i.d. sampling, else a fresh subset (the marginal law of one reshuffled batch).
 SECOND_IID_TAG = np.uint64(0x20000003)
 SECOND_SUBSET_TAG = np.uint64(0x20000004)
+#: False in the flavour of :func:`train_epochs` for runs without a second-batch trace (its code,
+#: and the batch draws it calls, are pruned before typing).
+_SECOND_BATCH = True
 
 
 @kernel
@@ -260,18 +263,33 @@ def batch_gradient(p, x, y, idx, start, stop, layers, activation, acts, pre, del
 
 
 def gradient_scratch(layers: np.ndarray, batch: int) -> tuple[np.ndarray, ...]:
-    """Scratch arrays of :func:`batch_gradient` for minibatches of up to ``batch`` samples."""
+    """Scratch arrays of :func:`batch_gradient` for minibatches of up to ``batch`` samples:
+    acts (L + 1, width, batch), pre (L, width, batch), delta and delta_prev (width, batch).
+
+    The kernels allocate nothing themselves: every allocation site in a kernel compiles NumPy's
+    allocation code for its shape and dtype (seconds of a first call).
+    """
     n_layers = layers.shape[0]
     width = int(max(layers[:, 0].max(), layers[:, 1].max()))
     return (np.zeros((n_layers + 1, width, batch)), np.zeros((n_layers, width, batch)), np.zeros((width, batch)),
             np.zeros((width, batch)))
 
 
+def epoch_scratch(layers: np.ndarray, n_rows: int, batch_size: int, n_params: int) -> tuple[np.ndarray, ...]:
+    """Scratch of one :func:`train_epochs` call: :func:`gradient_scratch`, then (7, n_params) vectors
+    (gradient, update, Welford sums of both, second-batch gradient) and the int64 row orders (n,),
+    picks (batch,) and second-batch order (n,)."""
+    batch = min(batch_size, n_rows)
+    return (*gradient_scratch(layers, batch), np.zeros((7, n_params)), np.zeros(n_rows, np.int64),
+            np.zeros(batch, np.int64), np.zeros(n_rows, np.int64))
+
+
 @kernel
 def train_epochs(params, adam_m, adam_v, steps, x, y, layers, activation, optimizer, lr, beta1, beta2, eps,
                  batch_size, sampling, k0, k1, epoch0, n_epochs, r0, r1, replica_offset,
                  grad_mean, grad_std, update_mean, update_std, weight_norm, epoch_loss,
-                 trace_slot, weight_index, trace_weights, trace_gradients, trace_updates, trace_second):
+                 trace_slot, weight_index, trace_weights, trace_gradients, trace_updates, trace_second,
+                 acts, pre, delta, delta_prev, vectors, order, picks, order2):
     """Train replicas [r0, r1) for epochs epoch0 .. epoch0 + n_epochs - 1, in place.
 
     Row r is replica ``r + replica_offset`` of a study: that global index keys its batches.
@@ -286,32 +304,16 @@ def train_epochs(params, adam_m, adam_v, steps, x, y, layers, activation, optimi
     gradient and applied weight update to ``trace_gradients[r, slot, b]`` and
     ``trace_updates[r, slot, b]`` (R, S, n_b, W); where ``trace_second`` has n_b steps, the
     gradient of an independent minibatch (:func:`fill_second_batch`) at the same weights
-    goes to ``trace_second[r, slot, b]``.
+    goes to ``trace_second[r, slot, b]``. The last eight arguments are :func:`epoch_scratch`.
     """
     n = x.shape[0]
     n_layers = layers.shape[0]
     n_params = params.shape[1]
     n_traced = weight_index.size
-    width = 1
-    for l in range(n_layers):
-        width = max(width, layers[l, 0], layers[l, 1])
-    batch = min(batch_size, n)
-    acts = np.zeros((n_layers + 1, width, batch))
-    pre = np.zeros((n_layers, width, batch))
-    delta = np.zeros((width, batch))
-    delta_prev = np.zeros((width, batch))
-    g = np.zeros(n_params)
-    du_all = np.zeros(n_params)
-    g_mean = np.zeros(n_params)
-    g_m2 = np.zeros(n_params)
-    u_mean = np.zeros(n_params)
-    u_m2 = np.zeros(n_params)
-    order = np.zeros(n, np.int64)
-    picks = np.zeros(batch, np.int64)
+    g, du_all, g_mean, g_m2, u_mean, u_m2, g2 = (vectors[0], vectors[1], vectors[2], vectors[3], vectors[4],
+                                                 vectors[5], vectors[6])
     n_batches = (n + batch_size - 1) // batch_size
     second = trace_second.shape[2] == n_batches
-    g2 = np.zeros(n_params if second else 0)
-    order2 = np.zeros(n if second else 0, np.int64)
     for r in range(r0, r1):
         p = params[r]
         replica = r + replica_offset
@@ -333,7 +335,7 @@ def train_epochs(params, adam_m, adam_v, steps, x, y, layers, activation, optimi
                 m = fill_batch(order, picks, sampling, epoch, b, batch_size, replica, k0, k1)
                 loss += batch_gradient(p, x, y, picks, 0, m, layers, activation, acts, pre, delta,
                                        delta_prev, g)
-                if slot >= 0 and second:
+                if _SECOND_BATCH and slot >= 0 and second:
                     fill_second_batch(order2, picks, sampling, epoch, b, batch_size, replica, k0, k1)
                     batch_gradient(p, x, y, picks, 0, m, layers, activation, acts, pre, delta, delta_prev, g2)
                     for q in range(n_traced):
@@ -388,21 +390,17 @@ def train_epochs(params, adam_m, adam_v, steps, x, y, layers, activation, optimi
 
 
 @kernel
-def forward_all(params, x, layers, activation, r0, r1, outputs, pre_outputs):
+def forward_all(params, x, layers, activation, r0, r1, outputs, pre_outputs, idx, acts, pre):
     """Every layer's output (and pre-activation) for every input row, replicas [r0, r1).
 
     ``outputs`` and ``pre_outputs`` have shape (R, n, total units); layer l fills the
-    columns from the sum of the earlier layers' widths.
+    columns from the sum of the earlier layers' widths. ``idx`` is ``arange(n)``; ``acts``
+    and ``pre`` are the first two arrays of :func:`gradient_scratch` for chunks of
+    ``acts.shape[2]`` rows.
     """
     n_layers = layers.shape[0]
     n = x.shape[0]
-    width = 1
-    for l in range(n_layers):
-        width = max(width, layers[l, 0], layers[l, 1])
-    chunk = min(n, 512)
-    acts = np.zeros((n_layers + 1, width, chunk))
-    pre = np.zeros((n_layers, width, chunk))
-    idx = np.arange(n)
+    chunk = acts.shape[2]
     for r in range(r0, r1):
         p = params[r]
         for start in range(0, n, chunk):
@@ -589,25 +587,17 @@ def binned_entropies(t, y, edges, n_labels):
 
 
 @kernel
-def per_sample_moments(params, x, y, layers, activation, r0, r1, grad_mean, grad_std):
+def per_sample_moments(params, x, y, layers, activation, r0, r1, grad_mean, grad_std,
+                       idx, acts, pre, delta, delta_prev, vectors):
     """Per layer: ‖mean_i g_i‖ and sqrt(tr Cov_i g_i) of single-sample weight gradients over all rows.
 
-    Replicas [r0, r1); outputs (R, L). The population covariance over the n rows.
+    Replicas [r0, r1); outputs (R, L). The population covariance over the n rows. Scratch:
+    ``idx = arange(n)``, :func:`gradient_scratch` for batches of one, ``vectors`` (3, n_params).
     """
     n = x.shape[0]
     n_layers = layers.shape[0]
     n_params = params.shape[1]
-    width = 1
-    for l in range(n_layers):
-        width = max(width, layers[l, 0], layers[l, 1])
-    acts = np.zeros((n_layers + 1, width, 1))
-    pre = np.zeros((n_layers, width, 1))
-    delta = np.zeros((width, 1))
-    delta_prev = np.zeros((width, 1))
-    g = np.zeros(n_params)
-    mean = np.zeros(n_params)
-    m2 = np.zeros(n_params)
-    idx = np.arange(n)
+    g, mean, m2 = vectors[0], vectors[1], vectors[2]
     for r in range(r0, r1):
         p = params[r]
         for q in range(n_params):
@@ -630,3 +620,7 @@ def per_sample_moments(params, x, y, layers, activation, r0, r1, grad_mean, grad
                 gv += m2[q]
             grad_mean[r, l] = math.sqrt(gm)
             grad_std[r, l] = math.sqrt(gv / n)
+
+
+#: :func:`train_epochs` without the second-batch trace, for runs that keep none.
+train_epochs_first_batch_only = specialised(train_epochs, {"_SECOND_BATCH": False}, {})

@@ -377,14 +377,17 @@ class Trainer:
 
     def _train_range(self, n_epochs: int, out: dict[str, np.ndarray], loss: np.ndarray, slots: np.ndarray,
                      trace: WeightTrace, a: int, b: int) -> None:
-        _kernels.train_epochs(
+        # Without a second-batch trace the flavour compiled without its code runs.
+        train = _kernels.train_epochs if self.trace_second_batch else _kernels.train_epochs_first_batch_only
+        train(
             self.params, self.adam_m, self.adam_v, self.steps, self.x, self.y, self.arch.layers,
             ACTIVATIONS[self.arch.activation], OPTIMIZERS[self.optimizer], float(self.learning_rate),
             float(self.beta1), float(self.beta2), float(self.eps), int(self.batch_size), SAMPLINGS[self.batches],
             np.uint64(self._k0), np.uint64(self._k1), self.epoch, n_epochs, a, b, self.first_replica,
             out["grad_mean"], out["grad_std"], out["update_mean"], out["update_std"], out["weight_norm"], loss,
             slots, self._weight_index, trace.weights, trace.gradients, trace.updates,
-            trace.second_gradients if trace.second_gradients is not None else np.zeros((0, 0, 0, 0)))
+            trace.second_gradients if trace.second_gradients is not None else np.zeros((0, 0, 0, 0)),
+            *_kernels.epoch_scratch(self.arch.layers, self.x.shape[0], int(self.batch_size), self.arch.n_params))
 
     def trace(self) -> WeightTrace:
         """The :class:`WeightTrace` of every traced epoch trained so far (S may be 0)."""
@@ -409,7 +412,8 @@ class Trainer:
                        ACTIVATIONS[self.arch.activation])
 
         def piece(a: int, b: int) -> None:
-            work(a, b, mean, std)
+            work(a, b, mean, std, np.arange(self.x.shape[0]), *_kernels.gradient_scratch(self.arch.layers, 1),
+                 np.zeros((3, self.arch.n_params)))
 
         with ThreadRunner(self._threads) as runner:
             interrupted = runner.run_all(piece, 0, R)
@@ -469,10 +473,15 @@ class Trainer:
         total = int(sum(self.arch.widths[1:]))
         outs = np.zeros((self.replicas, x.shape[0], total))
         pres = np.zeros_like(outs)
+        idx = np.arange(x.shape[0])
+
+        def piece(a: int, b: int) -> None:
+            acts, pre = _kernels.gradient_scratch(self.arch.layers, max(1, min(x.shape[0], 512)))[:2]
+            _kernels.forward_all(self.params, x, self.arch.layers, ACTIVATIONS[self.arch.activation], a, b, outs,
+                                 pres, idx, acts, pre)
+
         with ThreadRunner(self._threads) as runner:
-            runner.run(lambda a, b: _kernels.forward_all(self.params, x, self.arch.layers,
-                                                         ACTIVATIONS[self.arch.activation], a, b, outs, pres),
-                       0, self.replicas)
+            runner.run(piece, 0, self.replicas)
         return outs, pres
 
     def layer_slices(self) -> list[slice]:
