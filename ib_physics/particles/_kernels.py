@@ -236,12 +236,12 @@ def _bridge_exit(pos, new, dd, dt, d, domain_kind, lower, upper, face_kind, heig
     return -1
 
 
-@kernel
+@inline_kernel
 def _lanes_needing_walls(xs_old, xs_new, dd_l, lanes, d, domain_kind, lower, upper, face_kind, radius, height,
                          bridge, dt, flags):
     """flags[g] = 1 where lane g's step left the domain or (bridge) came within reach of an absorbing
     face: exactly the lanes for which :func:`_walls` can do anything. One loop over lanes per test,
-    so the common case (deep inside) costs a few vector instructions per step."""
+    so the common case (deep inside) costs a few vector instructions per step. Returns how many."""
     for g in range(lanes):
         flags[g] = False
     if domain_kind == _DOMAIN_BOX:
@@ -272,6 +272,10 @@ def _lanes_needing_walls(xs_old, xs_new, dd_l, lanes, d, domain_kind, lower, upp
             for g in range(lanes):
                 flags[g] = flags[g] | ((height - xs_old[2, g]) * (height - xs_new[2, g]) / (dd_l[2, g] * dt)
                                        < _BRIDGE_CUTOFF)
+    flagged = 0
+    for g in range(lanes):
+        flagged += flags[g]
+    return flagged
 
 
 @kernel
@@ -466,10 +470,10 @@ def advance_affine(x, images, alive, first_passage, exit_face, first_particle, s
                         xs[ax, g] = xv + (cl * xv + co) + cn * normals[row, g]
                 if _WALLS and not free:
                     t = t0 + step * dt
-                    _lanes_needing_walls(xold, xs, dd_l, k, d, domain_kind, lower, upper, face_kind, radius,
-                                         height, bridge, dt, flags)
+                    flagged = _lanes_needing_walls(xold, xs, dd_l, k, d, domain_kind, lower, upper, face_kind,
+                                                   radius, height, bridge, dt, flags)
                     died = False
-                    for g in range(k):
+                    for g in range(k if flagged else 0):
                         if flags[g]:
                             i = lane_rows[g]
                             for ax in range(d):
@@ -574,8 +578,13 @@ def advance_general(x, images, alive, first_passage, exit_face, first_particle, 
                             xs[ax, g] = new_l[ax, g]
                     continue
                 if _WALLS:
-                    _lanes_needing_walls(xs, new_l, dd_l, k, d, domain_kind, lower, upper, face_kind, radius, height,
-                                         bridge, dt, flags)
+                    flagged = _lanes_needing_walls(xs, new_l, dd_l, k, d, domain_kind, lower, upper, face_kind,
+                                                   radius, height, bridge, dt, flags)
+                    if flagged == 0:  # the common step: every lane stays deep inside
+                        for ax in range(d):
+                            for g in range(k):
+                                xs[ax, g] = new_l[ax, g]
+                        continue
                     died = False
                     for g in range(k):
                         if flags[g]:
