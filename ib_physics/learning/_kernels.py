@@ -17,6 +17,8 @@ rows, or a fresh subset by a partial Fisher–Yates shuffle) draws word ``j`` of
 from __future__ import annotations
 
 import math
+from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 
@@ -36,9 +38,11 @@ SUBSET_TAG = np.uint64(0x20000002)
 #: under i.i.d. sampling, else a fresh subset (the marginal law of one reshuffled batch).
 SECOND_IID_TAG = np.uint64(0x20000003)
 SECOND_SUBSET_TAG = np.uint64(0x20000004)
-#: False in the flavour of :func:`train_epochs` for runs without a second-batch trace (its code,
+#: False in the flavours of :func:`train_epochs` for runs without a second-batch trace (its code,
 #: and the batch draws it calls, are pruned before typing).
 _SECOND_BATCH = True
+#: False in the flavours for epoch-wise sampling (reshuffled, fixed): no per-step row draws.
+_STEP_DRAWS = True
 
 
 @kernel
@@ -73,7 +77,7 @@ def fill_batch(order, picks, sampling, epoch, b, batch_size, replica, k0, k1):
     n = order.size
     start = b * batch_size
     m = min(n, start + batch_size) - start
-    if sampling == RESHUFFLED or sampling == FIXED:
+    if not _STEP_DRAWS or sampling == RESHUFFLED or sampling == FIXED:
         for s in range(m):
             picks[s] = order[start + s]
         return m
@@ -622,5 +626,17 @@ def per_sample_moments(params, x, y, layers, activation, r0, r1, grad_mean, grad
             grad_std[r, l] = math.sqrt(gv / n)
 
 
-#: :func:`train_epochs` without the second-batch trace, for runs that keep none.
-train_epochs_first_batch_only = specialised(train_epochs, {"_SECOND_BATCH": False}, {})
+def _build_training_flavours() -> Any:
+    built: dict[Any, Any] = {}
+    return MappingProxyType({(second, draws): specialised(train_epochs, {"_SECOND_BATCH": second,
+                                                                         "_STEP_DRAWS": draws}, built)
+                             for second in (False, True) for draws in (False, True)})
+
+
+_TRAINING_FLAVOURS = _build_training_flavours()
+
+
+def training_kernel(*, second_batch: bool, step_draws: bool) -> Any:
+    """The flavour of :func:`train_epochs` a run takes: without the second-batch trace's code when
+    none is kept, without per-step row draws under epoch-wise sampling (the same arithmetic)."""
+    return _TRAINING_FLAVOURS[bool(second_batch), bool(step_draws)]

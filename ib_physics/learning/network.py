@@ -377,8 +377,9 @@ class Trainer:
 
     def _train_range(self, n_epochs: int, out: dict[str, np.ndarray], loss: np.ndarray, slots: np.ndarray,
                      trace: WeightTrace, a: int, b: int) -> None:
-        # Without a second-batch trace the flavour compiled without its code runs.
-        train = _kernels.train_epochs if self.trace_second_batch else _kernels.train_epochs_first_batch_only
+        # The flavour compiled without the code this run cannot execute (second-batch trace, step draws).
+        train = _kernels.training_kernel(second_batch=self.trace_second_batch,
+                                         step_draws=self.batches not in ("reshuffled", "fixed"))
         train(
             self.params, self.adam_m, self.adam_v, self.steps, self.x, self.y, self.arch.layers,
             ACTIVATIONS[self.arch.activation], OPTIMIZERS[self.optimizer], float(self.learning_rate),

@@ -159,3 +159,23 @@ def test_torch_recorder_keeps_the_second_minibatch_gradient_of_the_trainer(repla
     with pytest.raises(TypeError, match="second_loss"):
         GradientRecorder(model, opt, second_loss=3)
     rec.close()
+
+
+@pytest.mark.parametrize("mode", ["reshuffled", "fixed", "iid"])
+def test_training_flavours_train_as_the_full_kernel_does(mode, monkeypatch):
+    # Runs without a second-batch trace, and runs with epoch-wise sampling, take flavours of the
+    # training kernel compiled without that code; the full kernel must give the same bits.
+    def run(trainer):
+        trainer.run(3)
+        return trainer.params.copy(), trainer.last_run, trainer.trace()
+
+    lean = run(_trainer(batches=mode, trace_second_batch=False))
+    monkeypatch.setattr(_kernels, "training_kernel", lambda **kw: _kernels.train_epochs)
+    full = run(_trainer(batches=mode, trace_second_batch=False))
+    paired = run(_trainer(batches=mode, trace_second_batch=True))
+    np.testing.assert_array_equal(lean[0], full[0])
+    np.testing.assert_array_equal(lean[0], paired[0])  # the second batch never moves the weights
+    for field in ("loss", "grad_mean", "grad_std", "update_mean", "update_std", "weight_norm"):
+        np.testing.assert_array_equal(getattr(lean[1], field), getattr(full[1], field), err_msg=field)
+    np.testing.assert_array_equal(lean[2].gradients, full[2].gradients)
+    assert paired[2].second_gradients is not None and np.any(paired[2].second_gradients != 0.0)
