@@ -304,26 +304,12 @@ def _walls(pos, new, dd, dt, images, i, d, domain_kind, lower, upper, face_kind,
 
 
 @inline_kernel
-def _outside(new, d, domain_kind, lower, upper, radius, height):
-    """Cheap test whether a proposed position needs the wall treatment."""
-    if domain_kind == _DOMAIN_BOX:
-        for ax in range(d):
-            if new[ax] < lower[ax] or new[ax] > upper[ax]:
-                return True
-        return False
-    if _CYLINDER and domain_kind == _DOMAIN_CYLINDER:
-        return new[0] * new[0] + new[1] * new[1] > radius * radius or new[2] < 0.0 or new[2] > height
-    return False
-
-
-@inline_kernel
 def _finish_step(x, images, alive, first_passage, exit_face, pos, new, dd, dt, t, i, d,
                  domain_kind, lower, upper, face_kind, radius, height, bridge, step, particle, k0, k1):
-    """Walls, absorption bookkeeping and the store of the new position."""
-    face = -1
-    if bridge or _outside(new, d, domain_kind, lower, upper, radius, height):
-        face = _walls(pos, new, dd, dt, images, i, d, domain_kind, lower, upper, face_kind, radius,
-                      height, bridge, step, particle, k0, k1)
+    """Walls, absorption bookkeeping and the store of the new position, for a lane that
+    :func:`_lanes_needing_walls` flagged (it left the domain, or the bridge test applies)."""
+    face = _walls(pos, new, dd, dt, images, i, d, domain_kind, lower, upper, face_kind, radius,
+                  height, bridge, step, particle, k0, k1)
     for ax in range(d):
         x[i, ax] = new[ax]
     if face >= 0:
