@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from .._coefficients import diffusion_lanes, drift_lanes
+# _TABLES guards the field code here too, so the analytic flavours (no DiffusionField) prune it.
+from .._coefficients import _TABLES, diffusion_lanes, drift_lanes
 from .._jit import inline_kernel, kernel, specialised
 from ..random import bridge_uniform, fill_lane_normals
 
@@ -98,7 +99,7 @@ def _step_lanes(xs, new_l, k, d, seg, dt, scheme, alpha, lin, off, nl_scale, nl_
     ``b_l = sqrt(2 D)`` must hold the segment's constants. The rest is scratch.
     """
     drift_lanes(xs, k, d, seg, lin, off, nl_scale, nl_rows, tables, a_l, cells, values)
-    if field_on:
+    if _TABLES and field_on:
         diffusion_lanes(xs, k, d, seg, diff, field_on, field_grid, field_tables, dd_l, gd_l, cells, values)
         for ax in range(d):
             for g in range(k):
