@@ -8,6 +8,10 @@ off on purpose: tests pin results bitwise across thread counts and chunkings, an
 reassociation would change them. ``error_model="numpy"`` lets divisions by zero
 produce inf/nan instead of raising inside hot loops (inputs are validated in
 Python before any kernel runs).
+
+Flavours: :func:`specialised` rebuilds a kernel, and the helpers it calls, with boolean module
+constants set to False, so that Numba prunes the code they guard before typing; the engines choose
+the flavour a run needs (less to compile on a first call, the same arithmetic).
 """
 
 from __future__ import annotations
@@ -67,6 +71,10 @@ def specialised(dispatcher: Any, constants: Mapping[str, Any], built: dict[Any, 
     ``drift_lanes__tables_off``, which is also its on-disk cache entry; ``built`` memoises on that
     name, so families of variants built with one dict share one compiled copy of each helper.
     """
+    for key, value in constants.items():
+        if not isinstance(value, bool):
+            raise TypeError(f"specialised takes boolean module constants (their names label the variants); "
+                            f"{key}={value!r}")
     return _specialise(dispatcher, dict(constants), built)[0]
 
 

@@ -61,3 +61,8 @@ def test_a_variant_with_the_pruned_helper_never_compiles_it():
 def test_variant_refuses_an_unknown_constant():
     with pytest.raises(KeyError, match="_MISSING"):
         variant(_entry, "_entry_bad", _MISSING=False)
+
+
+def test_specialised_takes_boolean_constants_only():
+    with pytest.raises(TypeError, match="_EXTRA=0"):
+        specialised(_entry, {"_EXTRA": 0}, {})
