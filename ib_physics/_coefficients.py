@@ -37,8 +37,8 @@ def _interpolate_lanes(tables, offset, grid, xs, lanes, d, first, count, values,
     fractional position per axis, clamped to the table (below the first node: the first cell at
     weight 0; above the last: the last cell at weight 1; NaN: the first cell), then the corners
     summed in C order of their offsets. The cells come first for all lanes in loops of float
-    arithmetic only (node index as a float), which vectorise; ``cells`` (2 d, >= lanes) is
-    scratch. Then the corner sums.
+    arithmetic only (node index as a float), which vectorise; ``cells`` (6, >= lanes) is
+    scratch (2 d rows, and in 2D the cell's first node in row 4). Then the corner sums.
     """
     for ax in range(d):
         lo = grid[ax]
@@ -66,23 +66,23 @@ def _interpolate_lanes(tables, offset, grid, xs, lanes, d, first, count, values,
                 total += w0 * tables[base + 1]
                 values[c, g] = total
     elif d == 2:
+        # The cell's first node as a float (exact: far below 2**53) in the free row 4 of ``cells``,
+        # then components outer and lanes inner: straight-line gathers that vectorise.
+        n1_float = float(n1)
         for g in range(lanes):
-            i0 = int(cells[0, g])
-            i1 = int(cells[1, g])
-            w0 = cells[2, g]
-            w1 = cells[3, g]
-            a0 = 1.0 - w0
-            f00 = a0 * (1.0 - w1)
-            f01 = a0 * w1
-            f10 = w0 * (1.0 - w1)
-            f11 = w0 * w1
-            for c in range(count):
-                base = offset + (first + c) * size + i0 * n1 + i1
+            cells[4, g] = cells[0, g] * n1_float + cells[1, g]
+        for c in range(count):
+            component = offset + (first + c) * size
+            for g in range(lanes):
+                w0 = cells[2, g]
+                w1 = cells[3, g]
+                a0 = 1.0 - w0
+                base = component + int(cells[4, g])
                 total = 0.0
-                total += f00 * tables[base]
-                total += f01 * tables[base + 1]
-                total += f10 * tables[base + n1]
-                total += f11 * tables[base + n1 + 1]
+                total += a0 * (1.0 - w1) * tables[base]
+                total += a0 * w1 * tables[base + 1]
+                total += w0 * (1.0 - w1) * tables[base + n1]
+                total += w0 * w1 * tables[base + n1 + 1]
                 values[c, g] = total
     else:
         for g in range(lanes):
