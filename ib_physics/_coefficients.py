@@ -85,23 +85,33 @@ def _interpolate_lanes(tables, offset, grid, xs, lanes, d, first, count, values,
                 total += w0 * w1 * tables[base + n1 + 1]
                 values[c, g] = total
     else:
-        for g in range(lanes):
-            i0 = int(cells[0, g])
-            i1 = int(cells[1, g])
-            i2 = int(cells[2, g])
-            w0 = cells[3, g]
-            w1 = cells[4, g]
-            w2 = cells[5, g]
-            for c in range(count):
-                base = offset + (first + c) * size + (i0 * n1 + i1) * n2 + i2
+        # As in 2D: components outer, lanes inner, the cell's first node from float arithmetic
+        # (exact), the eight corners in C order of their offsets.
+        n1_float = float(n1)
+        n2_float = float(n2)
+        plane = n1 * n2
+        for c in range(count):
+            component = offset + (first + c) * size
+            for g in range(lanes):
+                w0 = cells[3, g]
+                w1 = cells[4, g]
+                w2 = cells[5, g]
+                base = component + int((cells[0, g] * n1_float + cells[1, g]) * n2_float + cells[2, g])
+                a0 = 1.0 - w0
+                b2 = 1.0 - w2
                 total = 0.0
-                for c0 in range(2):
-                    f0 = w0 if c0 else 1.0 - w0
-                    for c1 in range(2):
-                        f1 = f0 * (w1 if c1 else 1.0 - w1)
-                        row = base + (c0 * n1 + c1) * n2
-                        total += f1 * (1.0 - w2) * tables[row]
-                        total += f1 * w2 * tables[row + 1]
+                f1 = a0 * (1.0 - w1)
+                total += f1 * b2 * tables[base]
+                total += f1 * w2 * tables[base + 1]
+                f1 = a0 * w1
+                total += f1 * b2 * tables[base + n2]
+                total += f1 * w2 * tables[base + n2 + 1]
+                f1 = w0 * (1.0 - w1)
+                total += f1 * b2 * tables[base + plane]
+                total += f1 * w2 * tables[base + plane + 1]
+                f1 = w0 * w1
+                total += f1 * b2 * tables[base + plane + n2]
+                total += f1 * w2 * tables[base + plane + n2 + 1]
                 values[c, g] = total
 
 
