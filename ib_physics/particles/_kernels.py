@@ -304,7 +304,7 @@ def _walls(pos, new, dd, dt, images, i, d, domain_kind, lower, upper, face_kind,
     return face
 
 
-@inline_kernel
+@kernel
 def _finish_step(x, images, alive, first_passage, exit_face, pos, new, dd, dt, t, i, d,
                  domain_kind, lower, upper, face_kind, radius, height, bridge, step, particle, k0, k1):
     """Walls, absorption bookkeeping and the store of the new position, for a lane that
@@ -366,7 +366,7 @@ def _record_lane_trails(x, images, xs, k, lane_rows, d, trail_slot, point, domai
             _record_trail(x, images, i, d, trail_slot[i], point, domain_kind, lower, upper, trails)
 
 
-@inline_kernel
+@kernel
 def _close_up(alive, k, d, n_normal_rows, lane_rows, lane_particles, xs, normals):
     """Drop absorbed particles from the lanes (their state is in x already) and close up the living
     ones, with the pair's normals still to be used: the group's cost follows the number alive.
@@ -559,26 +559,21 @@ def advance_general(x, images, alive, first_passage, exit_face, first_particle, 
                 _step_lanes(xs, new_l, k, d, seg, dt, scheme, alpha, lin, off, nl_scale, nl_rows, tables, diff,
                             field_on, field_grid, field_tables, a_l, a_stage_l, stage_l, dd_l, gd_l, b_l, dw_l,
                             dz_l, cells, values)
-                if free:
-                    for ax in range(d):
-                        for g in range(k):
-                            xs[ax, g] = new_l[ax, g]
-                    continue
-                if _WALLS:
-                    flagged = _lanes_needing_walls(xs, new_l, dd_l, k, d, domain_kind, lower, upper, face_kind,
+                # The two blocks swap roles instead of copying: xs holds the proposals, new_l the
+                # positions before the step (the next step overwrites it).
+                xs, new_l = new_l, xs
+                if _WALLS and not free:
+                    flagged = _lanes_needing_walls(new_l, xs, dd_l, k, d, domain_kind, lower, upper, face_kind,
                                                    radius, height, bridge, dt, flags)
                     if flagged == 0:  # the common step: every lane stays deep inside
-                        for ax in range(d):
-                            for g in range(k):
-                                xs[ax, g] = new_l[ax, g]
                         continue
                     died = False
                     for g in range(k):
                         if flags[g]:
                             i = lane_rows[g]
                             for ax in range(d):
-                                pos[ax] = xs[ax, g]
-                                new[ax] = new_l[ax, g]
+                                pos[ax] = new_l[ax, g]
+                                new[ax] = xs[ax, g]
                                 dd[ax] = dd_l[ax, g]
                             _finish_step(x, images, alive, first_passage, exit_face, pos, new, dd, dt, t, i, d,
                                          domain_kind, lower, upper, face_kind, radius, height, bridge, step,
@@ -587,16 +582,9 @@ def advance_general(x, images, alive, first_passage, exit_face, first_particle, 
                                 xs[ax, g] = x[i, ax]
                             if alive[i] == 0:
                                 died = True
-                        else:
-                            for ax in range(d):
-                                xs[ax, g] = new_l[ax, g]
                     if died:
                         # dd_l, b_l and gd_l need no moving: constant across lanes, or recomputed next step.
                         k = _close_up(alive, k, d, 2 * m, lane_rows, lane_particles, xs, normals)
-                else:  # the free-space variant: no walls to apply
-                    for ax in range(d):
-                        for g in range(k):
-                            xs[ax, g] = new_l[ax, g]
         for g in range(k):
             for ax in range(d):
                 x[lane_rows[g], ax] = xs[ax, g]
