@@ -29,16 +29,20 @@ def double_well_force_term(xa, height, minimum, scale):
 
 
 @kernel
-def _interpolate_lanes(tables, offset, grid, xs, lanes, d, first, count, values, cells):
-    """values[c, g] = table component ``first + c`` at lane g's point, for c < ``count``.
+def _interpolate_lanes(tables, offset, grid, xs, lanes, d, count, values, cells):
+    """values[c, g] = table component ``c`` at lane g's point, for c < ``count``.
 
-    Multilinear interpolation on the node grid ``grid`` (lower (3), spacing (3), node counts (3);
-    nodes in C order, component ``c`` stored from ``offset + c * n_nodes``): the cell and the
-    fractional position per axis, clamped to the table (below the first node: the first cell at
-    weight 0; above the last: the last cell at weight 1; NaN: the first cell), then the corners
-    summed in C order of their offsets. The cells come first for all lanes in loops of float
-    arithmetic only (node index as a float), which vectorise; ``cells`` (6, >= lanes) is
-    scratch (2 d rows, and in 2D the cell's first node in row 4). Then the corner sums.
+    Multilinear interpolation on the node grid ``grid`` (lower (3), spacing (3), node counts (3)).
+    From ``offset`` the table holds node after node (C order), each node's ``count`` components
+    together: the corners of a cell lie in pairs of neighbouring nodes, one or two cache lines per
+    pair for all components (the table is far beyond L1, so lines touched set the cost). The cell
+    and the fractional position per axis are clamped to the table (below the first node: the first
+    cell at weight 0; above the last: the last cell at weight 1; NaN: the first cell), then the
+    corners are summed in C order of their offsets. The cells come first for all lanes in loops of
+    float arithmetic only (node index as a float), which vectorise; ``cells`` (6, >= lanes) is
+    scratch (2 d rows, and in 2D the cell's first node in row 4). Then the corner sums, in 2D
+    and 3D components outer and lanes inner (a component's pass finds in L1 the lines the first
+    one loaded).
     """
     for ax in range(d):
         lo = grid[ax]
@@ -54,25 +58,26 @@ def _interpolate_lanes(tables, offset, grid, xs, lanes, d, first, count, values,
             cells[d + ax, g] = 0.0 if low else (1.0 if high else w)
     n1 = int(grid[7])
     n2 = int(grid[8])
-    size = int(grid[6]) * n1 * n2
     if d == 1:
         for g in range(lanes):
             i0 = int(cells[0, g])
             w0 = cells[1, g]
             for c in range(count):
-                base = offset + (first + c) * size + i0
+                base = offset + i0 * count + c
                 total = 0.0
                 total += (1.0 - w0) * tables[base]
-                total += w0 * tables[base + 1]
+                total += w0 * tables[base + count]
                 values[c, g] = total
     elif d == 2:
         # The cell's first node as a float (exact: far below 2**53) in the free row 4 of ``cells``,
         # then components outer and lanes inner: straight-line gathers that vectorise.
         n1_float = float(n1)
+        count_float = float(count)
+        row = n1 * count
         for g in range(lanes):
-            cells[4, g] = cells[0, g] * n1_float + cells[1, g]
+            cells[4, g] = (cells[0, g] * n1_float + cells[1, g]) * count_float
         for c in range(count):
-            component = offset + (first + c) * size
+            component = offset + c
             for g in range(lanes):
                 w0 = cells[2, g]
                 w1 = cells[3, g]
@@ -80,38 +85,41 @@ def _interpolate_lanes(tables, offset, grid, xs, lanes, d, first, count, values,
                 base = component + int(cells[4, g])
                 total = 0.0
                 total += a0 * (1.0 - w1) * tables[base]
-                total += a0 * w1 * tables[base + 1]
-                total += w0 * (1.0 - w1) * tables[base + n1]
-                total += w0 * w1 * tables[base + n1 + 1]
+                total += a0 * w1 * tables[base + count]
+                total += w0 * (1.0 - w1) * tables[base + row]
+                total += w0 * w1 * tables[base + row + count]
                 values[c, g] = total
     else:
         # As in 2D: components outer, lanes inner, the cell's first node from float arithmetic
         # (exact), the eight corners in C order of their offsets.
         n1_float = float(n1)
         n2_float = float(n2)
-        plane = n1 * n2
+        count_float = float(count)
+        row = n2 * count
+        plane = n1 * row
         for c in range(count):
-            component = offset + (first + c) * size
+            component = offset + c
             for g in range(lanes):
                 w0 = cells[3, g]
                 w1 = cells[4, g]
                 w2 = cells[5, g]
-                base = component + int((cells[0, g] * n1_float + cells[1, g]) * n2_float + cells[2, g])
+                base = component + int(((cells[0, g] * n1_float + cells[1, g]) * n2_float + cells[2, g])
+                                       * count_float)
                 a0 = 1.0 - w0
                 b2 = 1.0 - w2
                 total = 0.0
                 f1 = a0 * (1.0 - w1)
                 total += f1 * b2 * tables[base]
-                total += f1 * w2 * tables[base + 1]
+                total += f1 * w2 * tables[base + count]
                 f1 = a0 * w1
-                total += f1 * b2 * tables[base + n2]
-                total += f1 * w2 * tables[base + n2 + 1]
+                total += f1 * b2 * tables[base + row]
+                total += f1 * w2 * tables[base + row + count]
                 f1 = w0 * (1.0 - w1)
                 total += f1 * b2 * tables[base + plane]
-                total += f1 * w2 * tables[base + plane + 1]
+                total += f1 * w2 * tables[base + plane + count]
                 f1 = w0 * w1
-                total += f1 * b2 * tables[base + plane + n2]
-                total += f1 * w2 * tables[base + plane + n2 + 1]
+                total += f1 * b2 * tables[base + plane + row]
+                total += f1 * w2 * tables[base + plane + row + count]
                 values[c, g] = total
 
 
@@ -163,7 +171,7 @@ def drift_lanes(xs, lanes, d, seg, lin, off, nl_scale, nl_rows, tables, out, cel
                 out[a, g] -= double_well_force_term(xs[a, g], height, minimum, scale)
         elif code == CODE_TABULATED:
             if _TABLES:
-                _interpolate_lanes(tables, int(nl_rows[r, 1]), nl_rows[r, 2:11], xs, lanes, d, 0, d, values, cells)
+                _interpolate_lanes(tables, int(nl_rows[r, 1]), nl_rows[r, 2:11], xs, lanes, d, d, values, cells)
                 for i in range(d):
                     for g in range(lanes):
                         out[i, g] += scale * values[i, g]
@@ -178,7 +186,7 @@ def diffusion_lanes(xs, lanes, d, seg, diff, field_on, field_grid, field_tables,
     scratch (the field and its d gradient components)."""
     if field_on:
         if _TABLES:
-            _interpolate_lanes(field_tables, np.int64(0), field_grid, xs, lanes, d, 0, 1 + d, values, cells)
+            _interpolate_lanes(field_tables, np.int64(0), field_grid, xs, lanes, d, 1 + d, values, cells)
             for i in range(d):
                 for g in range(lanes):
                     d_out[i, g] = diff[seg, i] * values[0, g]

@@ -304,7 +304,8 @@ class Tabulated(Potential):
         if dim != self.values.ndim:
             raise ValueError(f"Tabulated potential is {self.values.ndim}-dimensional, the problem {dim}-dimensional.")
         offset = sum(t.size for t in tables)
-        tables.append(self.force_tables().ravel())
+        # Node after node, the d components of each node together (see _coefficients._interpolate_lanes).
+        tables.append(np.moveaxis(self.force_tables(), 0, -1).ravel())
         row = np.zeros(PARAM_WIDTH)
         row[0] = CODE_TABULATED
         row[1] = offset
