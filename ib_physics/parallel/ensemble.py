@@ -16,6 +16,7 @@ from ..domains import Box, Cylinder
 from ..dynamics import Dynamics
 from ..particles import REDUCTION_BLOCK, ParticleResult, merge_particle_results, simulate
 from ..particles.result import read_particle_result, write_particle_result
+from ..particles.simulate import flavour_probes
 from ..random import MAX_PARTICLES, philox_key, seed_entropy
 from .executors import TaskRunner
 from .store import TaskStore
@@ -136,9 +137,11 @@ def simulate_ensemble(
         options["threads"] = runner.threads_per_worker
         # Validate every input and compile the kernels here, once, before any task fans out: a
         # bad argument fails now, and workers on this machine load the compiled kernels from disk.
-        first = ranges[0]
-        simulate(dynamics, arr[first[0]:first[0] + 1] if arr.ndim == 2 else arr, t_span,
-                 n_particles=ensemble, particles=(first[0], first[0] + 1), **options)
+        # Then one particle of each other kernel flavour the ranges take (with or without tracers).
+        first = ranges[0][0]
+        for probe in [first] + flavour_probes(tracers, ensemble, ranges, first):
+            simulate(dynamics, arr[probe:probe + 1] if arr.ndim == 2 else arr, t_span,
+                     n_particles=ensemble, particles=(probe, probe + 1), **options)
         store = None
         if checkpoint is not None:
             store = TaskStore(checkpoint, _fingerprint(dynamics, arr, t_span, ensemble, options, per_particle,

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..particles import ParticleResult, simulate
 from ..particles.result import read_particle_result, write_particle_result
+from ..particles.simulate import flavour_probes
 from ..random import philox_key, seed_entropy
 from .executors import TaskRunner
 from .store import TaskStore
@@ -87,7 +88,12 @@ def simulate_sweep(runs: Mapping[str, Mapping[str, Any]], *, executor: Any = Non
             probe = dict(opts)
             args = [probe.pop(k) for k in _POSITIONAL]
             try:
-                simulate(*args, threads=1, particles=(0, 1), **probe)
+                first = simulate(*args, threads=1, particles=(0, 1), **probe)
+                # A run with tracers takes the kernels with trail code: compile those if particle 0
+                # was not traced.
+                size = first.ensemble_size
+                for other in flavour_probes(probe.get("tracers", 0), size, [(0, size)], 0):
+                    simulate(*args, threads=1, particles=(other, other + 1), **probe)
             except (TypeError, ValueError) as exc:
                 raise type(exc)(f"run {name!r}: {exc}") from None
         store = None if path is None else TaskStore(path, _fingerprint(tasks, per_particle))

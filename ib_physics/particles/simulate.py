@@ -484,6 +484,36 @@ def _check_edges(edges: Sequence[Any] | None, d: int) -> list[np.ndarray] | None
     return out
 
 
+def flavour_probes(tracers: int | Sequence[int], ensemble_size: int, ranges: Sequence[tuple[int, int]],
+                   probed: int) -> list[int]:
+    """Particles whose one-particle runs compile the kernel flavours that ``ranges`` take beyond the
+    one the run of particle ``probed`` compiled.
+
+    Ensembles and sweeps validate their inputs on one particle before fanning out, and that run
+    compiles the kernels the workers then load. A range with a traced particle takes the flavour
+    with trail code, one without tracers the flavour without it; when the ranges need both, or
+    the other one, a further one-particle run compiles it here, instead of every worker that gets
+    such a range. ``tracers`` as for :func:`simulate` (checked the same way); ``ranges`` are
+    [start, stop) in the ensemble.
+    """
+    traced = _check_tracers(tracers, ensemble_size)
+    is_traced = set(traced.tolist())
+    compiled = probed in is_traced
+    probes: list[int] = []
+    for wanted in (True, False):
+        if wanted == compiled:
+            continue
+        for a, b in ranges:
+            inside = traced[(traced >= a) & (traced < b)]
+            if wanted and inside.size:
+                probes.append(int(inside[0]))
+                break
+            if not wanted and not inside.size:
+                probes.append(int(a))
+                break
+    return probes
+
+
 def _check_tracers(tracers: int | Sequence[int], n: int) -> np.ndarray:
     if isinstance(tracers, np.ndarray) and tracers.ndim == 0:
         tracers = tracers[()]

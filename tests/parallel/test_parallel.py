@@ -290,3 +290,41 @@ def test_a_parameter_sweep_records_one_seed_per_run_and_resumes_from_its_file(tm
         simulate_sweep({"bad": {**runs["D=0.1"], "dt": -1.0}}, executor=1)
     with pytest.raises(ValueError, match="set by the sweep"):
         simulate_sweep({"bad": {**runs["D=0.1"], "threads": 2}}, executor=1)
+
+
+def test_flavour_probes_name_one_particle_of_each_kernel_flavour_the_ranges_still_need():
+    from ib_physics.particles.simulate import flavour_probes
+
+    ranges = [(0, 10), (10, 20), (20, 25)]
+    # Tracers only in the second range: particle 0 compiled the flavour without trails.
+    assert flavour_probes([12, 14], 25, ranges, 0) == [12]
+    # Every range traced, particle 3 among the tracers: nothing more.
+    assert flavour_probes([3, 11, 22], 25, ranges, 3) == []
+    # Particle 0 traced, the later ranges are not: a particle of the first untraced range.
+    assert flavour_probes(2, 25, ranges, 0) == [10]
+    assert flavour_probes(0, 25, ranges, 0) == []
+    # A sweep's single range: a traced run whose particle 0 is not a tracer.
+    assert flavour_probes([7], 25, [(0, 25)], 0) == [7]
+    with pytest.raises(ValueError, match="tracers"):
+        flavour_probes([30], 25, ranges, 0)
+
+
+def test_an_ensemble_compiles_both_kernel_flavours_before_it_fans_out(monkeypatch):
+    from ib_physics.parallel import ensemble as ensemble_module
+
+    calls = []
+    real = ensemble_module.simulate
+
+    def recording(*args, **kwargs):
+        calls.append(kwargs["particles"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ensemble_module, "simulate", recording)
+    # Tracers in the third range only: particle 0 validates (no trails), the tracer compiles the rest.
+    options = {**OPTIONS, "t_eval": [0.0, 0.1], "tracers": [2 * BLOCK + 5]}
+    with ThreadPoolExecutor(2) as pool:
+        got = simulate_ensemble(DYN, [0.2], (0.0, 0.1), n_particles=3 * BLOCK, executor=pool,
+                                block_particles=BLOCK, per_particle=True, store_positions=True, **options)
+    assert calls[:2] == [(0, 1), (2 * BLOCK + 5, 2 * BLOCK + 6)]
+    assert sorted(calls[2:]) == [(0, BLOCK), (BLOCK, 2 * BLOCK), (2 * BLOCK, 3 * BLOCK)]
+    assert got.digest() == ib.simulate(DYN, [0.2], (0.0, 0.1), n_particles=3 * BLOCK, **options).digest()
