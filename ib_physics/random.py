@@ -137,6 +137,14 @@ def philox_words(block, particle, tag, k0, k1):
 
 
 @kernel
+def philox_pair(block, particle, tag, k0, k1):
+    """:func:`philox_words` as a regular (not inlined) kernel, for the cold call sites (the
+    ziggurat's slow path, the bridge test): compiled once and shared, where every inlined copy of
+    the ten rounds is typed and lowered again (a few tenths of a second of a first call each)."""
+    return philox_words(block, particle, tag, k0, k1)
+
+
+@kernel
 def philox4x32_10(ctr: np.ndarray, key: np.ndarray) -> np.ndarray:
     """Reference entry point: Philox4x32-10 of one counter, shape (4,) -> (4,)."""
     c0, c1, c2, c3 = _philox(
@@ -180,7 +188,7 @@ def _normal_slow(word, draw, particle, k0, k1):
             if j < _ZIG_K[layer]:
                 return -x if negative else x
         # Two uniforms per retry, then (wedge) a fresh candidate word.
-        u_a, u_b = philox_words(draw, particle, _TAG_REJECTION | attempt, k0, k1)
+        u_a, u_b = philox_pair(draw, particle, _TAG_REJECTION | attempt, k0, k1)
         attempt += np.uint64(1)
         if layer == 0:
             # Tail beyond r (Marsaglia 1964): exact exponential rejection.
@@ -214,7 +222,7 @@ def normal_from_word(word, draw, particle, k0, k1):
 @inline_kernel
 def bridge_uniform(step, particle, k0, k1):
     """Uniform in (0, 1) for the Brownian-bridge test of one step of one particle."""
-    u_a, _ = philox_words(step, particle, _TAG_BRIDGE, k0, k1)
+    u_a, _ = philox_pair(step, particle, _TAG_BRIDGE, k0, k1)
     return _to_unit(u_a)
 
 
