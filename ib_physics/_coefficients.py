@@ -35,12 +35,12 @@ def _interpolate_lanes(tables, offset, grid, xs, lanes, d, count, values, cells)
     Multilinear interpolation on the node grid ``grid`` (lower (3), spacing (3), node counts (3)).
     From ``offset`` the table holds node after node (C order), each node's ``count`` components
     together: the corners of a cell lie in pairs of neighbouring nodes, one or two cache lines per
-    pair for all components (the table is far beyond L1, so lines touched set the cost). The cell
+    pair for all components (tables larger than L1 miss there once per line, not per component). The cell
     and the fractional position per axis are clamped to the table (below the first node: the first
     cell at weight 0; above the last: the last cell at weight 1; NaN: the first cell), then the
     corners are summed in C order of their offsets. The cells come first for all lanes in loops of
     float arithmetic only (node index as a float), which vectorise; ``cells`` (6, >= lanes) is
-    scratch (2 d rows, and in 2D the cell's first node in row 4). Then the corner sums, in 2D
+    scratch (2 d rows, and in 2D the offset of the cell's first node in row 4). Then the corner sums, in 2D
     and 3D components outer and lanes inner (a component's pass finds in L1 the lines the first
     one loaded).
     """
@@ -69,7 +69,7 @@ def _interpolate_lanes(tables, offset, grid, xs, lanes, d, count, values, cells)
                 total += w0 * tables[base + count]
                 values[c, g] = total
     elif d == 2:
-        # The cell's first node as a float (exact: far below 2**53) in the free row 4 of ``cells``,
+        # The offset of the cell's first node as a float (exact: far below 2**53) in the free row 4,
         # then components outer and lanes inner: straight-line gathers that vectorise.
         n1_float = float(n1)
         count_float = float(count)
