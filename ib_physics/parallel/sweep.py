@@ -29,6 +29,23 @@ def _run(options: dict[str, Any], per_particle: bool, threads: int) -> ParticleR
     return result if per_particle else result.reduced()
 
 
+def _probe_particle(x0: Any, n_particles: Any, tracers: Any) -> int:
+    """The particle whose one-particle run validates a sweep's run and compiles the kernel flavour
+    the whole run takes: a tracer if the run traces any (the flavour with trail code), else 0.
+    Inputs the run would refuse give 0, and that run raises simulate's own error."""
+    try:
+        rows = np.asarray(x0, dtype=float)
+        size = rows.shape[0] if rows.ndim == 2 else int(n_particles)
+    except (TypeError, ValueError):
+        return 0
+    if size < 1:
+        return 0
+    # Asked as if an untraced particle had been run: a tracer comes back when the run traces any
+    # (``tracers`` checked as simulate checks it).
+    traced = flavour_probes(tracers, size, [(0, size)], -1)
+    return traced[0] if traced else 0
+
+
 def simulate_sweep(runs: Mapping[str, Mapping[str, Any]], *, executor: Any = None, seed: Any = None,
                    path: str | os.PathLike[str] | None = None, per_particle: bool = False,
                    threads_per_worker: int = 1, retries: int = 2,
@@ -88,12 +105,8 @@ def simulate_sweep(runs: Mapping[str, Mapping[str, Any]], *, executor: Any = Non
             probe = dict(opts)
             args = [probe.pop(k) for k in _POSITIONAL]
             try:
-                first = simulate(*args, threads=1, particles=(0, 1), **probe)
-                # A run with tracers takes the kernels with trail code: compile those if particle 0
-                # was not traced.
-                size = first.ensemble_size
-                for other in flavour_probes(probe.get("tracers", 0), size, [(0, size)], 0):
-                    simulate(*args, threads=1, particles=(other, other + 1), **probe)
+                particle = _probe_particle(args[1], probe.get("n_particles"), probe.get("tracers", 0))
+                simulate(*args, threads=1, particles=(particle, particle + 1), **probe)
             except (TypeError, ValueError) as exc:
                 raise type(exc)(f"run {name!r}: {exc}") from None
         store = None if path is None else TaskStore(path, _fingerprint(tasks, per_particle))

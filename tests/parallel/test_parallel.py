@@ -328,3 +328,24 @@ def test_an_ensemble_compiles_both_kernel_flavours_before_it_fans_out(monkeypatc
     assert calls[:2] == [(0, 1), (2 * BLOCK + 5, 2 * BLOCK + 6)]
     assert sorted(calls[2:]) == [(0, BLOCK), (BLOCK, 2 * BLOCK), (2 * BLOCK, 3 * BLOCK)]
     assert got.digest() == ib.simulate(DYN, [0.2], (0.0, 0.1), n_particles=3 * BLOCK, **options).digest()
+
+
+def test_a_traced_sweep_run_is_validated_on_a_tracer(monkeypatch):
+    from ib_physics.parallel import simulate_sweep
+    from ib_physics.parallel import sweep as sweep_module
+
+    calls = []
+    real = sweep_module.simulate
+
+    def recording(*args, **kwargs):
+        calls.append(kwargs.get("particles"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sweep_module, "simulate", recording)
+    base = dict(dynamics=DYN, x0=[0.2], t_span=(0.0, 0.1), dt=0.01, n_particles=50, domain=BOX)
+    with ThreadPoolExecutor(1) as pool:
+        got = simulate_sweep({"traced": {**base, "tracers": [9, 7]}, "plain": base}, executor=pool, seed=4,
+                             per_particle=True)
+    # One validating run per run, on the run's first tracer (the flavour with trails), else particle 0.
+    assert calls[:2] == [(7, 8), (0, 1)]
+    assert got["traced"].tracer_indices.tolist() == [7, 9] and got["plain"].trails is None
