@@ -496,22 +496,17 @@ def flavour_probes(tracers: int | Sequence[int], ensemble_size: int, ranges: Seq
     such a range. ``tracers`` as for :func:`simulate` (checked the same way); ``ranges`` are
     [start, stop) in the ensemble.
     """
-    traced = _check_tracers(tracers, ensemble_size)
-    is_traced = set(traced.tolist())
-    compiled = probed in is_traced
-    probes: list[int] = []
-    for wanted in (True, False):
-        if wanted == compiled:
-            continue
-        for a, b in ranges:
-            inside = traced[(traced >= a) & (traced < b)]
-            if wanted and inside.size:
-                probes.append(int(inside[0]))
-                break
-            if not wanted and not inside.size:
-                probes.append(int(a))
-                break
-    return probes
+    traced = _check_tracers(tracers, ensemble_size)  # sorted
+    bounds = np.asarray(ranges, dtype=np.int64).reshape(-1, 2)
+    first_inside = np.searchsorted(traced, bounds[:, 0])
+    has_tracer = np.searchsorted(traced, bounds[:, 1]) > first_inside
+    at = int(np.searchsorted(traced, probed))
+    probed_traced = at < traced.size and traced[at] == probed
+    if probed_traced and not has_tracer.all():
+        return [int(bounds[np.argmin(has_tracer), 0])]  # the first particle of an untraced range
+    if not probed_traced and has_tracer.any():
+        return [int(traced[first_inside[np.argmax(has_tracer)]])]  # the first tracer of a traced range
+    return []
 
 
 def _check_tracers(tracers: int | Sequence[int], n: int) -> np.ndarray:
