@@ -144,7 +144,7 @@ class DiffusionField:
     def tables(self) -> np.ndarray:
         """The value then the d gradient components at every node, node after node (C order of the
         nodes), flattened: shape (n_nodes * (1 + d),). A node's components lie together, so an
-        interpolation touches one cache line per corner pair instead of one per component."""
+        interpolation touches one or two cache lines per pair of corner nodes, not one per component."""
         grads = np.gradient(self.values, *self.spacing, edge_order=2)
         if self.values.ndim == 1:
             grads = [grads]
