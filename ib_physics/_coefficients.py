@@ -9,7 +9,7 @@ nonlinear term rows, their tables and an optional tabulated diffusion field.
 from __future__ import annotations
 
 import numpy as np
-from ._jit import inline_kernel, kernel
+from ._jit import inline_kernel, inner_kernel, kernel
 
 CODE_DOUBLE_WELL = 1
 CODE_TABULATED = 2
@@ -28,7 +28,7 @@ def double_well_force_term(xa, height, minimum, scale):
     return scale * 4.0 * height * (q * q - 1.0) * xa / (minimum * minimum)
 
 
-@kernel
+@inner_kernel
 def _interpolate_lanes(tables, offset, grid, xs, lanes, d, count, values, cells):
     """values[c, g] = table component ``c`` at lane g's point, for c < ``count``.
 

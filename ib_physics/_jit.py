@@ -3,7 +3,10 @@
 Kernels are serial and release the GIL (``nogil``); parallelism comes from
 running disjoint index ranges on threads (:mod:`ib_physics.parallel`), which keeps
 compile times to seconds and results independent of the thread count.
-``cache=True`` keeps compiled kernels on disk across processes. ``fastmath`` is
+``cache=True`` keeps compiled kernels on disk across processes. Kernels get no C-callable
+wrapper (nothing takes them as first-class function values), and helpers that only other kernels
+call get no CPython entry point either (:func:`inner_kernel`): each wrapper is code a first call
+would type, lower and compile for nothing (unboxing code for every argument). ``fastmath`` is
 off on purpose: tests pin results bitwise across thread counts and chunkings, and
 reassociation would change them. ``error_model="numpy"`` lets divisions by zero
 produce inf/nan instead of raising inside hot loops (inputs are validated in
@@ -22,12 +25,36 @@ from typing import Any, Callable, Mapping
 from numba import njit
 from numba.core.registry import CPUDispatcher
 
-__all__ = ["kernel", "inline_kernel", "contracting_kernel", "variant", "specialised"]
+__all__ = ["kernel", "inner_kernel", "inline_kernel", "contracting_kernel", "variant", "specialised"]
 
-_OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy"}
+_OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy", "no_cfunc_wrapper": True}
 
 #: Serial kernel decorator.
 kernel = njit(**_OPTIONS)
+
+
+class _InnerKernel(CPUDispatcher):
+    """A kernel compiled without a CPython entry point: callable from other kernels only. A call
+    from Python raises instead of jumping to the entry point that was never compiled."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(f"{self.py_func.__name__} runs only inside other kernels (compiled without a Python "
+                        f"entry point); call the kernel that uses it")
+
+
+def inner_kernel(func: Callable[..., Any]) -> Any:
+    """Serial kernel that only other kernels call (the cold helpers of the engines' loops): the
+    same flags as :data:`kernel`, without the CPython wrapper (about a tenth of a second of a first
+    call per helper with many array arguments)."""
+    return _inner_dispatcher(func, _OPTIONS["cache"], {k: v for k, v in _OPTIONS.items() if k != "cache"})
+
+
+def _inner_dispatcher(func: Callable[..., Any], caching: bool, options: Mapping[str, Any]) -> Any:
+    dispatcher = _InnerKernel(func, targetoptions={**options, "nopython": True, "no_cpython_wrapper": True})
+    if caching:
+        dispatcher.enable_caching()
+    return dispatcher
+
 #: Small device-style helper, inlined at the Numba IR level into its callers.
 inline_kernel = njit(inline="always", **_OPTIONS)
 #: Serial kernel whose multiply-adds may fuse into FMA instructions (LLVM's ``contract`` flag
@@ -59,6 +86,8 @@ def variant(dispatcher: Any, name: str, **constants: Any) -> Any:
     copy.__doc__ = func.__doc__
     caching = type(dispatcher._cache).__name__ != "NullCache"
     options = {k: v for k, v in dispatcher.targetoptions.items() if k != "nopython"}  # njit implies it
+    if isinstance(dispatcher, _InnerKernel):
+        return _inner_dispatcher(copy, caching, options)
     return njit(cache=caching, **options)(copy)
 
 

@@ -28,7 +28,7 @@ layout. Particle indices must be below ``2**32``.
 from __future__ import annotations
 
 import numpy as np
-from ._jit import inline_kernel, kernel
+from ._jit import inline_kernel, inner_kernel, kernel
 
 __all__ = [
     "MAX_PARTICLES",
@@ -136,7 +136,7 @@ def philox_words(block, particle, tag, k0, k1):
     return (c0 << _SHIFT32) | c1, (c2 << _SHIFT32) | c3
 
 
-@kernel
+@inner_kernel
 def philox_pair(block, particle, tag, k0, k1):
     """:func:`philox_words` as a regular (not inlined) kernel, for the cold call sites (the
     ziggurat's slow path, the bridge test): compiled once and shared, where every inlined copy of
@@ -165,7 +165,7 @@ def _to_unit(word):
     return ((word >> np.uint64(11)) + 0.5) * (1.0 / 9007199254740992.0)
 
 
-@kernel
+@inner_kernel
 def _normal_slow(word, draw, particle, k0, k1):
     """Ziggurat outside the fast rectangles: wedge, tail and retries.
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from numba import njit
 
-from ib_physics._jit import specialised, variant
+from ib_physics._jit import inner_kernel, specialised, variant
 
 _EXTRA = True
+_SCALE = True
 
 
 @njit
@@ -30,6 +31,47 @@ def _helper(x):
 @njit
 def _entry(x):
     return 2.0 * _helper(x)
+
+
+@inner_kernel
+def _inner_scaled(x):
+    if _SCALE:
+        return 3.0 * x
+    return x
+
+
+@njit
+def _calls_inner(x):
+    return _inner_scaled(x) + 1.0
+
+
+def _has_python_entry_point(dispatcher):
+    (cres,) = dispatcher.overloads.values()
+    return cres.library.get_pointer_to_function(cres.fndesc.llvm_cpython_wrapper_name) != 0
+
+
+def test_an_inner_kernel_runs_inside_kernels_without_a_python_entry_point_and_refuses_python_calls():
+    assert _calls_inner(2.0) == 7.0
+    assert not _has_python_entry_point(_inner_scaled) and _has_python_entry_point(_calls_inner)
+    with pytest.raises(TypeError, match="_inner_scaled runs only inside other kernels"):
+        _inner_scaled(2.0)
+    # Its variants (the engines' flavours of their cold helpers) keep both properties.
+    lean = specialised(_calls_inner, {"_SCALE": False}, {})
+    assert lean(2.0) == 3.0
+    helper = lean.py_func.__globals__["_inner_scaled"]
+    assert helper.py_func.__name__ == "_inner_scaled__scale_off"
+    assert not _has_python_entry_point(helper)
+    with pytest.raises(TypeError, match="runs only inside other kernels"):
+        helper(2.0)
+
+
+def test_the_engines_cold_helpers_refuse_python_calls():
+    import numpy as np
+
+    from ib_physics.random import philox_pair
+
+    with pytest.raises(TypeError, match="philox_pair runs only inside other kernels"):
+        philox_pair(*(np.uint64(v) for v in range(5)))
 
 
 def test_specialised_rebuilds_the_callers_of_a_replaced_constant_and_prunes_its_branch():

@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from .._jit import inline_kernel, kernel
+from .._jit import inline_kernel, inner_kernel, kernel
 
 COLLISION, WALL, CELL = 0, 1, 2
 #: Slack below which a predicted time counts as "now" (round-off of overlapping contact).
@@ -81,7 +81,7 @@ def _contact_time(j, t, xi, yi, vxi, vyi, ri, x, v, t_last, radius, lx, ly, peri
     return _pair_time(dx, dy, vxi - v[j, 0], vyi - v[j, 1], ri + radius[j])
 
 
-@kernel
+@inner_kernel
 def _heap_push(h_time, h_i, h_j, h_kind, h_ci, h_cj, size, t, i, j, kind, ci, cj):
     """Insert into the binary min-heap of capacity len(h_time); returns the new size (-1 if full)."""
     if size >= h_time.size:
@@ -97,7 +97,7 @@ def _heap_push(h_time, h_i, h_j, h_kind, h_ci, h_cj, size, t, i, j, kind, ci, cj
     return size + 1
 
 
-@kernel
+@inner_kernel
 def _heap_pop(h_time, h_i, h_j, h_kind, h_ci, h_cj, size):
     """Remove the root (the caller read it first); returns the new size."""
     size -= 1
@@ -157,7 +157,7 @@ def build_cells(x, cell, head, nxt, prv, cell_w, cell_h, ncx, ncy):
         _link(i, cell_of(x[i, 0], x[i, 1], cell_w, cell_h, ncx, ncy), cell, head, nxt, prv)
 
 
-@kernel
+@inner_kernel
 def _predict(i, t, x, v, t_last, radius, counter, cell, head, nxt, big, is_big, box, periodic, cell_w, cell_h,
              ncx, ncy, h_time, h_i, h_j, h_kind, h_ci, h_cj, size):
     """Push disk i's earliest event from time t; returns the heap size (-1 if full)."""
@@ -240,7 +240,7 @@ def _predict(i, t, x, v, t_last, radius, counter, cell, head, nxt, big, is_big, 
     return _heap_push(h_time, h_i, h_j, h_kind, h_ci, h_cj, size, t + best, i, best_j, best_kind, counter[i], cj)
 
 
-@kernel
+@inner_kernel
 def _rebuild(t, x, v, t_last, radius, counter, cell, head, nxt, big, is_big, box, periodic, cell_w, cell_h,
              ncx, ncy, h_time, h_i, h_j, h_kind, h_ci, h_cj):
     """Empty the heap and predict every disk from time t."""

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .._jit import contracting_kernel, inline_kernel, kernel, specialised
+from .._jit import contracting_kernel, inline_kernel, inner_kernel, kernel, specialised
 from ..random import _to_unit, philox_words
 
 TANH, RELU = 0, 1
@@ -160,7 +160,7 @@ def _dot(a, b, m):
     return (s0 + s1) + (s2 + s3)
 
 
-@kernel
+@inner_kernel
 def _forward_batch(p, x, idx, start, m, layers, activation, acts, pre):
     """Samples idx[start:start + m] through the net, feature-major: acts[l, unit, sample].
 
@@ -531,7 +531,7 @@ def kde_pairwise_bounds(h, labels, n_classes, scale, axis):
     return whole / n, within / n
 
 
-@kernel
+@inner_kernel
 def _sorted_entropy(codes):
     """Entropy in bits of the values of an int64 array (sorted in place)."""
     n = codes.size

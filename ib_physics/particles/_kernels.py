@@ -25,7 +25,7 @@ import numpy as np
 
 # _TABLES guards the field code here too, so the analytic flavours (no DiffusionField) prune it.
 from .._coefficients import _TABLES, diffusion_lanes, drift_lanes
-from .._jit import inline_kernel, kernel, specialised
+from .._jit import inline_kernel, inner_kernel, kernel, specialised
 from ..random import bridge_uniform, fill_lane_normals
 
 #: Particles that move together: their random blocks are generated together and their updates run
@@ -127,7 +127,7 @@ def _step_lanes(xs, new_l, k, d, seg, dt, scheme, alpha, lin, off, nl_scale, nl_
                     new_l[ax, g] += 0.5 * gd_l[ax, g] * (dw * dw - dt)
 
 
-@kernel
+@inner_kernel
 def _box_walls(new, images, i, d, lower, upper, face_kind):
     """Apply the box faces to a proposed position; returns the exit face or -1."""
     for ax in range(d):
@@ -159,7 +159,7 @@ def _box_walls(new, images, i, d, lower, upper, face_kind):
     return -1
 
 
-@kernel
+@inner_kernel
 def _cylinder_walls(new, radius, height, face_kind):
     """Side wall (radial mirror), bottom (mirror) and top of the glass; exit face or -1."""
     r2 = new[0] * new[0] + new[1] * new[1]
@@ -200,7 +200,7 @@ def _bridge_argument(pos, new, dd, dt, ax, side, lower, upper):
     return s0 * s1 / (dd[ax] * dt)
 
 
-@kernel
+@inner_kernel
 def _bridge_exit(pos, new, dd, dt, d, domain_kind, lower, upper, face_kind, height,
                  step, particle, k0, k1):
     """Brownian-bridge test for an unseen crossing of an absorbing face during a step.
@@ -279,7 +279,7 @@ def _lanes_needing_walls(xs_old, xs_new, dd_l, lanes, d, domain_kind, lower, upp
     return flagged
 
 
-@kernel
+@inner_kernel
 def _record_trail(x, images, i, d, slot, point, domain_kind, lower, upper, trails):
     """Unwrapped position of particle ``i`` into ``trails[slot, point]``."""
     for ax in range(d):
@@ -289,7 +289,7 @@ def _record_trail(x, images, i, d, slot, point, domain_kind, lower, upper, trail
         trails[slot, point, ax] = x[i, ax] + shift
 
 
-@kernel
+@inner_kernel
 def _walls(pos, new, dd, dt, images, i, d, domain_kind, lower, upper, face_kind, radius, height,
            bridge, step, particle, k0, k1):
     """Apply the domain to a proposed step; returns the exit face or -1."""
@@ -304,7 +304,7 @@ def _walls(pos, new, dd, dt, images, i, d, domain_kind, lower, upper, face_kind,
     return face
 
 
-@kernel
+@inner_kernel
 def _finish_step(x, images, alive, first_passage, exit_face, pos, new, dd, dt, t, i, d,
                  domain_kind, lower, upper, face_kind, radius, height, bridge, step, particle, k0, k1):
     """Walls, absorption bookkeeping and the store of the new position, for a lane that
@@ -326,7 +326,7 @@ def _segment_at(seg, step, seg_first_step):
     return seg
 
 
-@kernel
+@inner_kernel
 def _final_trails(x, images, alive, p0, n_lanes, d, trail_slot, trail_every, step_end,
                   domain_kind, lower, upper, trails):
     if trail_every > 0 and step_end % trail_every == 0:
@@ -366,7 +366,7 @@ def _record_lane_trails(x, images, xs, k, lane_rows, d, trail_slot, point, domai
             _record_trail(x, images, i, d, trail_slot[i], point, domain_kind, lower, upper, trails)
 
 
-@kernel
+@inner_kernel
 def _close_up(alive, k, d, n_normal_rows, lane_rows, lane_particles, xs, normals):
     """Drop absorbed particles from the lanes (their state is in x already) and close up the living
     ones, with the pair's normals still to be used: the group's cost follows the number alive.
