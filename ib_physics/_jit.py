@@ -45,7 +45,7 @@ class _InnerKernel(CPUDispatcher):
 def inner_kernel(func: Callable[..., Any]) -> Any:
     """Serial kernel that only other kernels call (the cold helpers of the engines' loops): the
     same flags as :data:`kernel`, without the CPython wrapper (its unboxing code for every argument:
-    0.3–0.5 s of the bounded general particle path's first call over its eight cold helpers)."""
+    0.3–0.5 s of the bounded general particle path's first call over its cold helpers)."""
     return _inner_dispatcher(func, _OPTIONS["cache"], {k: v for k, v in _OPTIONS.items() if k != "cache"})
 
 
